@@ -1,0 +1,63 @@
+"""Stable identities: one ``test_id`` per test, one ``run_id`` per run.
+
+The canonical form of a test's identity (documented in the README so other tools can
+reproduce it) is the UTF-8 encoding of::
+
+    "testviz:1" NUL project NUL classname NUL name [NUL "#" occurrence]
+
+where ``classname`` and ``name`` are the XML attributes with surrounding white space removed
+and runs of white space folded to one space, and the occurrence suffix is present only for the
+second and later testcase elements of a report that share classname and name but are distinct
+tests (a producer whose names are not unique, such as Jest). ``test_id`` is the SHA-256 hex
+digest of it. The file, the suite, the duration, the outcome and the order of the tests are
+not part of it, so the same pytest test has the same id under ``junit_family=xunit1`` (which
+writes ``file``), ``xunit2`` (which does not) and this project's plugin.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+IDENTITY_VERSION = "testviz:1"
+_SPACES = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    """Trim and fold white space: producers differ in how they wrap long names."""
+    if not text:
+        return ""
+    stripped = text.strip()
+    if "  " in stripped or "\n" in stripped or "\t" in stripped or "\r" in stripped:
+        return _SPACES.sub(" ", stripped)
+    return stripped
+
+
+def canonical_identity(project: str, classname: str, name: str, occurrence: int = 1) -> str:
+    """The string whose hash is the ``test_id``."""
+    identity = f"{IDENTITY_VERSION}\0{project}\0{normalise(classname)}\0{normalise(name)}"
+    if occurrence > 1:
+        identity += f"\0#{occurrence}"
+    return identity
+
+
+def test_id(project: str, classname: str, name: str, occurrence: int = 1) -> str:
+    """SHA-256 hex digest of :func:`canonical_identity`."""
+    identity = canonical_identity(project, classname, name, occurrence)
+    return hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+test_id.__test__ = False  # type: ignore[attr-defined]  # a function pytest must not collect
+
+
+def content_run_id(report: bytes, sidecar: bytes | None = None) -> str:
+    """A run id derived from the files' bytes, so sending the same files twice is one run."""
+    return content_run_digest(hashlib.sha256(report).digest(), sidecar)
+
+
+def content_run_digest(report_sha256: bytes, sidecar: bytes | None = None) -> str:
+    """:func:`content_run_id` from the report's SHA-256, which the streaming reader computes."""
+    digest = hashlib.sha256(b"testviz-run:1\0")
+    digest.update(report_sha256)
+    digest.update(hashlib.sha256(sidecar or b"").digest())
+    return digest.hexdigest()[:32]

@@ -1,0 +1,115 @@
+"""The ``<report>.meta.json`` sidecar: what JUnit XML cannot say about a run.
+
+A JUnit file has no place for the git commit, the branch, the environment or who owns a
+test, so producers write those here, next to the report. The plugin writes it; ``testviz
+meta`` writes one for any other producer; the server reads it. Version 1 of the schema is
+:class:`Sidecar`; unknown fields are kept out (ignored), a wrong type is an error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from .errors import SidecarError
+
+SIDECAR_SUFFIX = ".meta.json"
+SCHEMA_VERSION = 1
+_MAX_SIDECAR_BYTES = 64 * 1024 * 1024
+
+RunId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}$")]
+ShortText = Annotated[str, StringConstraints(max_length=1024)]
+
+
+class TestMeta(BaseModel):
+    """Per-test data: overrides of owner and tags, and the hash of the test's source."""
+
+    __test__ = False
+    model_config = ConfigDict(extra="ignore")
+
+    tags: list[ShortText] = Field(default_factory=list)
+    owner: ShortText | None = None
+    markers: list[ShortText] = Field(default_factory=list)
+    #: Hash of the test function's source, so history survives a rename.
+    source_hash: ShortText | None = None
+    #: The pytest node id, where the producer is pytest.
+    nodeid: str | None = None
+
+
+class Sidecar(BaseModel):
+    """Run metadata and per-test overrides for one JUnit report (schema version 1)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    run_id: RunId | None = None
+    project: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    session_id: ShortText | None = None
+    git_sha: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{4,64}$")] | None = None
+    branch: ShortText | None = None
+    env_fingerprint: ShortText | None = None
+    #: Allow-listed facts only (Python version, OS, CI provider, build URL): never secrets.
+    env: dict[ShortText, ShortText] = Field(default_factory=dict)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    #: CODEOWNERS-style rules ("pattern owner..." lines) for the server's owner mapping.
+    codeowners: str | None = None
+    producer: ShortText | None = None
+    #: Keyed by ``test_id`` or by ``"classname::name"``.
+    tests: dict[str, TestMeta] = Field(default_factory=dict)
+
+    def dump(self) -> bytes:
+        return self.model_dump_json(exclude_none=True, indent=2).encode("utf-8") + b"\n"
+
+
+def sidecar_path(report: str | os.PathLike[str]) -> Path:
+    """``report.xml`` -> ``report.meta.json``, beside it."""
+    path = Path(report)
+    stem = path.name[: -len(".xml")] if path.name.lower().endswith(".xml") else path.name
+    return path.with_name(stem + SIDECAR_SUFFIX)
+
+
+def find_sidecar(report: str | os.PathLike[str]) -> Path | None:
+    """The sidecar beside a report file, if there is one."""
+    candidate = sidecar_path(report)
+    return candidate if candidate.is_file() else None
+
+
+def parse_sidecar(data: bytes | str, source: str = "<sidecar>") -> Sidecar:
+    """Validate sidecar JSON; a :class:`SidecarError` names the file and the bad field."""
+    if len(data) > _MAX_SIDECAR_BYTES:
+        raise SidecarError(source, f"sidecar larger than {_MAX_SIDECAR_BYTES} bytes")
+    try:
+        raw: Any = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        line = getattr(exc, "lineno", None)
+        column = getattr(exc, "colno", None)
+        reason = getattr(exc, "msg", None) or str(exc)
+        raise SidecarError(source, f"not valid JSON: {reason}", line, column) from None
+    if not isinstance(raw, dict):
+        raise SidecarError(source, "a sidecar must be a JSON object")
+    version = raw.get("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise SidecarError(
+            source, f"unsupported schema_version {version!r}: this version reads {SCHEMA_VERSION}"
+        )
+    try:
+        return Sidecar.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "(root)"
+        raise SidecarError(source, f"invalid field {field!r}: {first['msg']}") from None
+
+
+def load_sidecar(path: str | os.PathLike[str]) -> tuple[Sidecar, bytes]:
+    """Read and validate a sidecar file; returns the model and the raw bytes (for run ids)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise SidecarError(os.fspath(path), f"cannot read the file: {exc.strerror}") from None
+    return parse_sidecar(data, os.fspath(path)), data
