@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
+from typing import Any
+
 from .errors import SidecarError
-from .identity import content_run_digest
+from .fingerprint import error_fingerprint, error_type_of
+from .identity import content_run_digest, test_id
 from .junit import DEFAULT_MAX_OUTPUT, JUnitReader, ReportSource
-from .results import Attempt, Report, RunInfo, Suite, TestResult, Totals
+from .names import infer_path, split_params
+from .results import Attempt, Report, RunInfo, Status, Suite, TestResult, Totals
 from .sidecar import Sidecar, find_sidecar, load_sidecar, parse_sidecar
 
 DEFAULT_PROJECT = "default"
@@ -33,7 +38,8 @@ def parse_junit_xml(
     sidecar, sidecar_bytes = _sidecar(source, meta, detect_sidecar)
     project = project or (sidecar.project if sidecar else None) or DEFAULT_PROJECT
     reader = JUnitReader(source, project=project, max_output=max_output)
-    results = fold_repeats(list(reader))
+    testcases = list(reader)
+    results = fold_repeats(testcases)
     if sidecar is not None:
         apply_test_meta(results, sidecar)
     assert reader.sha256 is not None
@@ -46,6 +52,8 @@ def parse_junit_xml(
         declared=reader.declared,
         codeowners=sidecar.codeowners if sidecar else None,
         nameless=reader.nameless,
+        testcases=len(testcases),
+        repeated=repeated_ids(testcases) if len(results) != len(testcases) else [],
     )
 
 
@@ -81,6 +89,12 @@ def fold_repeats(results: list[TestResult]) -> list[TestResult]:
     if len(groups) == len(results):
         return results
     return [group[0] if len(group) == 1 else _fold(group) for group in groups.values()]
+
+
+def repeated_ids(results: list[TestResult]) -> list[str]:
+    """The ``test_id`` of every test with more than one result in ``results``."""
+    counts = Counter(result.test_id for result in results)
+    return [identity for identity, count in counts.items() if count > 1]
 
 
 def _fold(group: list[TestResult]) -> TestResult:
@@ -160,4 +174,45 @@ def _run_info(
     return run
 
 
-__all__ = ["DEFAULT_PROJECT", "SidecarError", "apply_test_meta", "fold_repeats", "parse_junit_xml"]
+__all__ = [
+    "DEFAULT_PROJECT",
+    "SidecarError",
+    "apply_test_meta",
+    "build_result",
+    "fold_repeats",
+    "parse_junit_xml",
+    "repeated_ids",
+]
+
+
+def build_result(
+    project: str,
+    *,
+    name: str,
+    classname: str,
+    status: Status,
+    occurrence: int = 1,
+    **fields: Any,
+) -> TestResult:
+    """A :class:`TestResult` from structured fields (a JSON upload), derived as the parser
+    derives them: the same ``test_id``, parameter split, inferred file and fingerprint."""
+    base_name, params = split_params(name)
+    result = TestResult(
+        test_id=test_id(project, classname, name, occurrence),
+        name=name,
+        classname=classname,
+        base_name=base_name,
+        params=params,
+        suite=tuple(fields.pop("suite", ()) or ()),
+        status=status,
+        occurrence=occurrence,
+        **fields,
+    )
+    if result.file is None:
+        result.file = infer_path(classname)
+    if status in ("failed", "error"):
+        result.error_type = error_type_of(result.error_type, result.message)
+        result.fingerprint = error_fingerprint(result.error_type, result.message, result.text)
+    else:
+        result.error_type = None
+    return result

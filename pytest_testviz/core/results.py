@@ -203,6 +203,10 @@ class Report:
     codeowners: str | None = None
     #: Testcase elements without name or classname, left out of ``results``.
     nameless: int = 0
+    #: Testcase elements read, before repeats were folded into one result per test.
+    testcases: int = 0
+    #: ``test_id`` of each test that had more than one testcase element (folded).
+    repeated: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -1,0 +1,95 @@
+"""The pytest-testviz server: ingest JUnit XML from any producer, keep every run's history.
+
+Run it from a checkout with ``flask --app server run`` or ``gunicorn 'server:create_app()'``;
+installed from a wheel, the same package is ``testviz_server``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import click
+from flask import Flask
+
+from .analysis import Analyzer
+from .config import Settings, load_settings
+from .database import configure_engine, engine_options, upgrade_database
+from .db import db
+from .errors import register_error_handlers
+
+log = logging.getLogger(__name__)
+
+
+class TestvizState:
+    """What the app holds for its lifetime: settings, the analyzer, the directory watcher."""
+
+    __test__ = False
+
+    def __init__(self, settings: Settings, analyzer: Analyzer) -> None:
+        self.settings = settings
+        self.analyzer = analyzer
+        self.watcher: Any = None
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app; ``test_config`` overrides settings (see :class:`Settings`) and Flask config."""
+    app = Flask(__name__, instance_relative_config=True)
+    settings = load_settings(test_config, app.instance_path)
+    if settings.database_url.startswith("sqlite:///") and "TESTVIZ_DATABASE_URL" not in os.environ:
+        os.makedirs(app.instance_path, exist_ok=True)
+    app.config.from_mapping(
+        SQLALCHEMY_DATABASE_URI=settings.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings.database_url),
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes,
+        JSON_SORT_KEYS=False,
+    )
+    if test_config:
+        app.config.update({k: v for k, v in test_config.items() if k.isupper()})
+
+    db.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine)
+        if settings.auto_migrate:
+            upgrade_database(db.engine)
+
+    state = TestvizState(settings, Analyzer(app, settings))
+    app.extensions["testviz"] = state
+    register_error_handlers(app)
+
+    from . import api_ingest, api_read, cli
+
+    app.register_blueprint(api_ingest.bp)
+    app.register_blueprint(api_read.bp)
+    cli.init_app(app)
+
+    if _serving():
+        _start_background(app, state)
+    return app
+
+
+def _serving() -> bool:
+    """True unless loaded for a ``flask`` subcommand other than ``run`` (init-db, sync, ...)."""
+    context = click.get_current_context(silent=True)
+    return context is None or context.info_name == "run"
+
+
+def _start_background(app: Flask, state: TestvizState) -> None:
+    pending = state.analyzer.resume_pending()
+    if pending:
+        log.info("resuming analysis of %d runs", pending)
+    if state.settings.results_dir and state.settings.watch:
+        from .sync import DirectoryWatcher
+
+        state.watcher = DirectoryWatcher(app, state.settings.results_dir)
+        state.watcher.start()
+
+
+def testviz_state(app: Flask) -> TestvizState:
+    state: TestvizState = app.extensions["testviz"]
+    return state
+
+
+__all__ = ["create_app", "db", "testviz_state"]

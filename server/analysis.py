@@ -1,0 +1,357 @@
+"""After a run is stored: resolve owners and tags, and check the run's integrity.
+
+Both steps run after the ingest transaction has committed, in a background thread, so they
+never delay or fail an upload. Each is gated by its own setting, logged, re-runnable for a
+run (``reanalyze``) and recorded in the run's ``mapping_state``/``integrity_state``, so work a
+restart interrupted is picked up again by whichever worker claims it first.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from pytest_testviz.core.codeowners import CodeOwners
+
+from .config import Settings
+from .database import begin_write
+from .db import db
+from .models import IntegritySignal, Run, TestDefinition, TestResultRow
+
+log = logging.getLogger(__name__)
+
+#: Markers that say how pytest runs a test, not what it is about.
+_RUNNER_MARKERS = frozenset(
+    {"parametrize", "skip", "skipif", "xfail", "usefixtures", "filterwarnings", "testviz",
+     "flaky", "timeout", "asyncio", "anyio", "django_db", "order", "dependency", "tryfirst",
+     "trylast", "no_cover"}
+)
+_MAX_SIGNAL_TESTS = 200
+_STALE_CLAIM = timedelta(minutes=10)
+_CHUNK = 1000
+
+
+# -- mapping ---------------------------------------------------------------------------------
+
+
+def resolve_mapping(session: Session, run: Run, server_rules: CodeOwners | None) -> int:
+    """Decide each of the run's tests' owner and tags; returns how many definitions changed.
+
+    Precedence: the sidecar's per-test override, then the plugin's markers, then
+    CODEOWNERS-style rules (sent with the run, else configured on the server), then nothing.
+    """
+    run_rules = CodeOwners(run.codeowners) if run.codeowners else None
+    rules = run_rules or server_rules
+    definitions = session.execute(
+        select(TestDefinition)
+        .join(TestResultRow, TestResultRow.definition_pk == TestDefinition.id)
+        .where(TestResultRow.run_pk == run.id)
+    ).scalars()
+    updates: list[dict[str, Any]] = []
+    for definition in definitions:
+        owner, source = _owner(definition, rules)
+        tags = list(definition.declared_tags or []) or sorted(
+            {marker for marker in definition.markers or [] if marker not in _RUNNER_MARKERS}
+        )
+        if (owner, source, tags) != (definition.owner, definition.owner_source, definition.tags):
+            updates.append(
+                {"id": definition.id, "owner": owner, "owner_source": source, "tags": tags,
+                 "mapped_run_pk": run.id}
+            )
+    for start in range(0, len(updates), _CHUNK):
+        session.execute(update(TestDefinition), updates[start : start + _CHUNK])
+    return len(updates)
+
+
+def _owner(definition: TestDefinition, rules: CodeOwners | None) -> tuple[str | None, str | None]:
+    if definition.declared_owner:
+        return definition.declared_owner, "sidecar"
+    for marker in definition.markers or []:
+        if marker.startswith("owner:"):
+            return marker.removeprefix("owner:"), "marker"
+    if rules is not None:
+        owner = rules.owner(definition.file)
+        if owner:
+            return owner, "codeowners"
+    return None, None
+
+
+# -- integrity -------------------------------------------------------------------------------
+
+
+def check_integrity(session: Session, run: Run, drop_threshold: float) -> list[IntegritySignal]:
+    """Compare the run with the previous run of its project and branch; record signals."""
+    session.execute(delete(IntegritySignal).where(IntegritySignal.run_pk == run.id))
+    previous = session.execute(
+        select(Run)
+        .where(
+            Run.project == run.project,
+            Run.branch.is_(None) if run.branch is None else Run.branch == run.branch,
+            Run.id < run.id,
+        )
+        .order_by(Run.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    signals: list[IntegritySignal] = []
+
+    def signal(
+        kind: str,
+        severity: str,
+        message: str,
+        tests: Iterable[TestDefinition] = (),
+        count: int | None = None,
+    ) -> None:
+        listed = list(tests)
+        signals.append(
+            IntegritySignal(
+                run_pk=run.id,
+                project=run.project,
+                kind=kind,
+                severity=severity,
+                message=message,
+                session_id=run.session_id,
+                previous_run_pk=previous.id if previous else None,
+                tests=[
+                    {"test_id": t.test_id, "name": t.name, "classname": t.classname}
+                    for t in listed[:_MAX_SIGNAL_TESTS]
+                ],
+                test_count=len(listed) if count is None else count,
+                created_at=datetime.now(timezone.utc),
+            )
+        )
+
+    if not run.git_sha or not run.branch:
+        missing = [name for name, value in (("git_sha", run.git_sha), ("branch", run.branch)) if not value]
+        signal("missing_git_metadata", "warning", f"the run has no {' or '.join(missing)}")
+    if run.declared_tests is not None and run.declared_tests > run.testcases:
+        signal(
+            "declared_totals_mismatch",
+            "error",
+            f"the report declares {run.declared_tests} tests but holds {run.testcases} "
+            "testcases: it may be truncated",
+        )
+    elif run.declared_tests is not None and run.declared_tests != run.testcases and run.declared_tests != run.tests:
+        signal(
+            "declared_totals_mismatch",
+            "info",
+            f"the report declares {run.declared_tests} tests; {run.testcases} testcases were found",
+        )
+    notes = run.notes or {}
+    if notes.get("repeated_test_ids"):
+        repeated = _definitions(session, run.project, notes["repeated_test_ids"])
+        signal(
+            "duplicate_test_ids",
+            "info",
+            f"{notes.get('repeated_count', len(repeated))} tests appear more than once in the "
+            "report; their repeats were folded as retries",
+            repeated,
+            notes.get("repeated_count"),
+        )
+    if notes.get("nameless_testcases"):
+        signal(
+            "nameless_testcases", "warning",
+            f"{notes['nameless_testcases']} testcases had neither name nor classname and were left out",
+        )
+    if previous is not None:
+        _compare(session, run, previous, drop_threshold, signal)
+    session.add_all(signals)
+    return signals
+
+
+def _compare(session: Session, run: Run, previous: Run, threshold: float, signal: Any) -> None:
+    now = _statuses(session, run.id)
+    before = _statuses(session, previous.id)
+    gone = [pk for pk in before if pk not in now]
+    if gone:
+        signal(
+            "tests_disappeared", "warning",
+            f"{len(gone)} tests of the previous run are missing from this one",
+            _by_pk(session, gone),
+            len(gone),
+        )
+    newly_skipped = [pk for pk, status in now.items() if status == "skipped" and before.get(pk) == "passed"]
+    if newly_skipped:
+        signal(
+            "newly_skipped", "warning",
+            f"{len(newly_skipped)} tests that passed in the previous run are skipped now",
+            _by_pk(session, newly_skipped),
+            len(newly_skipped),
+        )
+    flipped = [
+        pk for pk, status in now.items()
+        if status == "skipped" and before.get(pk) in ("failed", "error")
+    ]
+    if flipped:
+        signal(
+            "failed_to_skipped", "error",
+            f"{len(flipped)} tests that failed in the previous run are skipped now",
+            _by_pk(session, flipped),
+            len(flipped),
+        )
+    if previous.tests and run.tests < previous.tests * (1 - threshold):
+        signal(
+            "test_count_drop", "error",
+            f"the run has {run.tests} tests, down from {previous.tests} "
+            f"({(previous.tests - run.tests) / previous.tests:.0%} fewer)",
+        )
+
+
+def _statuses(session: Session, run_pk: int) -> dict[int, str]:
+    rows = session.execute(
+        select(TestResultRow.definition_pk, TestResultRow.status).where(TestResultRow.run_pk == run_pk)
+    )
+    return {definition_pk: status for definition_pk, status in rows}
+
+
+def _by_pk(session: Session, pks: list[int]) -> list[TestDefinition]:
+    """The first definitions of ``pks`` (capped), sorted for display."""
+    chunk = pks[:_MAX_SIGNAL_TESTS]
+    found = list(session.execute(select(TestDefinition).where(TestDefinition.id.in_(chunk))).scalars())
+    found.sort(key=lambda d: (d.classname, d.name))
+    return found
+
+
+def _definitions(session: Session, project: str, test_ids: list[str]) -> list[TestDefinition]:
+    return list(
+        session.execute(
+            select(TestDefinition).where(
+                TestDefinition.project == project,
+                TestDefinition.test_id.in_(test_ids[:_MAX_SIGNAL_TESTS]),
+            )
+        ).scalars()
+    )
+
+
+# -- running it ------------------------------------------------------------------------------
+
+
+class Analyzer:
+    """Runs mapping and integrity for runs, in one background thread per server process."""
+
+    def __init__(self, app: Flask, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._futures: set[Future[None]] = set()
+        self._rules = _server_rules(settings)
+
+    def submit(self, run_id: str) -> None:
+        """Analyse a committed run, in the background unless configured to run inline."""
+        if not self.settings.analysis_in_background:
+            self.analyse(run_id)
+            return
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(1, thread_name_prefix="testviz-analysis")
+            future = self._executor.submit(self._in_context, run_id)
+            self._futures.add(future)
+            future.add_done_callback(self._futures.discard)
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until every submitted analysis has finished (for tests and shutdown)."""
+        with self._lock:
+            pending = list(self._futures)
+        for future in pending:
+            future.result(timeout)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
+                self._executor = None
+
+    def _in_context(self, run_id: str) -> None:
+        with self.app.app_context():
+            try:
+                self.analyse(run_id)
+            finally:
+                db.session.remove()
+
+    def analyse(self, run_id: str, *, force: bool = False) -> dict[str, str]:
+        """Run both steps for one run; with ``force``, also when they already ran."""
+        session = db.session
+        begin_write(session)
+        run = session.execute(select(Run).where(Run.run_id == run_id)).scalar_one_or_none()
+        if run is None:
+            session.rollback()
+            raise LookupError(f"no run with run_id {run_id!r}")
+        if not self._claim(session, run, force):
+            return {"mapping": run.mapping_state, "integrity": run.integrity_state}
+        states = {
+            "mapping": self._step(session, run, "mapping", self.settings.mapping_enabled),
+            "integrity": self._step(session, run, "integrity", self.settings.integrity_enabled),
+        }
+        begin_write(session)
+        session.execute(update(Run).where(Run.id == run.id).values(analysis_claimed_at=None))
+        session.commit()
+        return states
+
+    def _claim(self, session: Session, run: Run, force: bool) -> bool:
+        """Take the run for this worker, atomically, so two workers never analyse it twice."""
+        now = datetime.now(timezone.utc)
+        condition = or_(Run.analysis_claimed_at.is_(None), Run.analysis_claimed_at < now - _STALE_CLAIM)
+        if not force:
+            condition = and_(condition, or_(Run.mapping_state == "pending", Run.integrity_state == "pending"))
+        claimed = session.execute(
+            update(Run).where(Run.id == run.id, condition).values(analysis_claimed_at=now)
+        ).rowcount
+        session.commit()
+        return bool(claimed)
+
+    def _step(self, session: Session, run: Run, step: str, enabled: bool) -> str:
+        column = Run.mapping_state if step == "mapping" else Run.integrity_state
+        if not enabled:
+            state = "off"
+        else:
+            try:
+                begin_write(session)
+                if step == "mapping":
+                    changed = resolve_mapping(session, run, self._rules)
+                    log.info("mapping resolution for run %s: %d definitions updated", run.run_id, changed)
+                else:
+                    found = check_integrity(session, run, self.settings.count_drop_threshold)
+                    log.info(
+                        "integrity check for run %s: %d signals (%s)", run.run_id, len(found),
+                        ", ".join(sorted({s.kind for s in found})) or "none",
+                    )
+                state = "done"
+            except Exception:
+                session.rollback()
+                log.exception("%s step failed for run %s", step, run.run_id)
+                state = "failed"
+        begin_write(session)
+        session.execute(update(Run).where(Run.id == run.id).values({column: state}))
+        session.commit()
+        session.refresh(run)
+        return state
+
+    def resume_pending(self) -> int:
+        """Queue every run whose analysis a restart interrupted; returns how many."""
+        with self.app.app_context():
+            run_ids = list(
+                db.session.execute(
+                    select(Run.run_id).where(
+                        or_(Run.mapping_state == "pending", Run.integrity_state == "pending")
+                    ).order_by(Run.id)
+                ).scalars()
+            )
+            db.session.remove()
+        for run_id in run_ids:
+            self.submit(run_id)
+        return len(run_ids)
+
+
+def _server_rules(settings: Settings) -> CodeOwners | None:
+    if not settings.codeowners_file:
+        return None
+    return CodeOwners(Path(settings.codeowners_file).read_text(encoding="utf-8"))

@@ -1,0 +1,136 @@
+"""``POST /api/tests/ingest``: JSON, multipart (report + sidecar) or a raw XML body."""
+
+from __future__ import annotations
+
+import hmac
+import zlib
+from typing import Any
+
+from flask import Blueprint, current_app, request
+from flask.typing import ResponseReturnValue
+from pydantic import ValidationError
+
+from pytest_testviz.core import JUnitParseError, Report, SidecarError, parse_junit_xml
+
+from .db import db
+from .errors import APIError
+from .ingest import ingest_run
+from .schemas import IngestRunRequest
+
+bp = Blueprint("ingest", __name__, url_prefix="/api/tests")
+XML_TYPES = {"application/xml", "text/xml", "application/junit+xml"}
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _settings() -> Any:
+    return current_app.extensions["testviz"].settings
+
+
+@bp.before_request
+def require_enabled() -> None:
+    if not _settings().enabled:
+        raise APIError(
+            503,
+            "disabled",
+            "the test visualizer is turned off on this server "
+            "(CCDASH_TEST_VISUALIZER_ENABLED=false)",
+        )
+
+
+def _check_token() -> None:
+    tokens: tuple[str, ...] = _settings().ingest_tokens
+    if not tokens:
+        return
+    header = request.headers.get("Authorization", "")
+    given = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    given = given or request.headers.get("X-Testviz-Token", "")
+    if not given:
+        raise APIError(401, "unauthorized", "an ingest token is required (Authorization: Bearer ...)")
+    matched = False
+    for token in tokens:  # compare with all, in constant time, whatever matches
+        matched |= hmac.compare_digest(given.encode(), token.encode())
+    if not matched:
+        raise APIError(401, "unauthorized", "the ingest token is not valid")
+
+
+def _decompressed(data: bytes, what: str) -> bytes:
+    """Bytes as sent, or gunzipped (``Content-Encoding: gzip`` or a gzip file), bounded."""
+    gzipped = request.headers.get("Content-Encoding", "").lower() == "gzip"
+    if not gzipped and not data.startswith(_GZIP_MAGIC):
+        return data
+    limit = _settings().max_upload_bytes
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise APIError(400, "bad_encoding", f"the {what} is not valid gzip: {exc}") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise APIError(413, "too_large", f"the {what} is larger than {limit} bytes once unzipped")
+    return out
+
+
+def _report_from_xml(xml: bytes, meta: bytes | None, project: str | None) -> Report:
+    try:
+        return parse_junit_xml(xml, meta=meta, project=project, detect_sidecar=False)
+    except JUnitParseError as exc:
+        raise APIError(400, "malformed_report", str(exc), exc.to_json()) from None
+    except SidecarError as exc:
+        status, code = (400, "malformed_sidecar") if exc.line is not None else (422, "invalid_sidecar")
+        raise APIError(status, code, str(exc), exc.to_json()) from None
+
+
+def _from_json() -> Report | IngestRunRequest:
+    body = _decompressed(request.get_data(cache=False), "request body")
+    try:
+        return IngestRunRequest.model_validate_json(body)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        first = errors[0]
+        field = ".".join(str(part) for part in first["loc"]) or "(body)"
+        if first["type"] == "json_invalid":
+            raise APIError(400, "malformed_json", f"the body is not valid JSON: {first['msg']}") from None
+        details = {"errors": [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in errors[:50]]}
+        raise APIError(422, "invalid_request", f"invalid field {field!r}: {first['msg']}", details) from None
+
+
+def _from_multipart() -> Report:
+    report = request.files.get("report")
+    if report is None:
+        raise APIError(
+            422, "invalid_request", "missing field 'report': the JUnit XML file",
+            {"errors": [{"field": "report", "message": "required"}]},
+        )
+    meta_file = request.files.get("meta")
+    xml = _decompressed(report.read(), "report")
+    meta = _decompressed(meta_file.read(), "sidecar") if meta_file else None
+    return _report_from_xml(xml, meta, request.form.get("project") or request.args.get("project"))
+
+
+def _from_xml_body() -> Report:
+    xml = _decompressed(request.get_data(cache=False), "request body")
+    return _report_from_xml(xml, None, request.args.get("project"))
+
+
+@bp.post("/ingest")
+def ingest() -> ResponseReturnValue:
+    """Store a run; 200 ``created``, or 200 ``skipped`` when its run_id is already stored."""
+    _check_token()
+    mimetype = request.mimetype
+    payload: Report | IngestRunRequest
+    if mimetype == "application/json":
+        payload = _from_json()
+    elif mimetype == "multipart/form-data":
+        payload = _from_multipart()
+    elif mimetype in XML_TYPES:
+        payload = _from_xml_body()
+    else:
+        raise APIError(
+            415, "unsupported_media_type",
+            f"cannot ingest {mimetype or 'a body without a Content-Type'}: send application/json, "
+            "multipart/form-data (report, meta) or application/xml",
+        )
+    response = ingest_run(payload, db.session)
+    if response.status == "created":
+        current_app.extensions["testviz"].analyzer.submit(response.run_id)
+    response.url = f"/api/tests/runs/{response.run_id}"
+    return response.model_dump(mode="json"), 200

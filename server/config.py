@@ -1,0 +1,116 @@
+"""Server settings, read once from the environment; a bad value names its variable."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off", ""}
+
+
+class ConfigError(ValueError):
+    """A setting with a value the server cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server can be told; see the README's configuration table."""
+
+    database_url: str
+    enabled: bool = True
+    mapping_enabled: bool = True
+    integrity_enabled: bool = True
+    results_dir: str = ""
+    ingest_tokens: tuple[str, ...] = ()
+    max_upload_mb: int = 256
+    codeowners_file: str = ""
+    count_drop_threshold: float = 0.10
+    analysis_in_background: bool = True
+    watch: bool = True
+    auto_migrate: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in TRUE:
+        return True
+    if value in FALSE:
+        return False
+    raise ConfigError(f"invalid {name}={raw!r} in the environment: use true or false")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"invalid {name}={raw!r} in the environment: not a whole number") from None
+    if value < minimum:
+        raise ConfigError(f"invalid {name}={raw!r} in the environment: at least {minimum}")
+    return value
+
+
+def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"invalid {name}={raw!r} in the environment: not a number") from None
+    if not 0 < value < 1:
+        raise ConfigError(f"invalid {name}={raw!r} in the environment: between 0 and 1")
+    return value
+
+
+def default_database_url(instance_path: str) -> str:
+    return f"sqlite:///{Path(instance_path) / 'testviz.sqlite3'}"
+
+
+def settings_from_env(env: Mapping[str, str], instance_path: str) -> Settings:
+    """Build :class:`Settings` from environment variables."""
+    database_url = env.get("TESTVIZ_DATABASE_URL") or default_database_url(instance_path)
+    if database_url.startswith("postgres://"):
+        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgres://")
+    elif database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+    tokens = tuple(t.strip() for t in env.get("TESTVIZ_INGEST_TOKENS", "").split(",") if t.strip())
+    return Settings(
+        database_url=database_url,
+        enabled=_bool(env, "CCDASH_TEST_VISUALIZER_ENABLED", True),
+        mapping_enabled=_bool(env, "TESTVIZ_MAPPING_ENABLED", True),
+        integrity_enabled=_bool(env, "TESTVIZ_INTEGRITY_ENABLED", True),
+        results_dir=env.get("TEST_RESULTS_DIR", "").strip(),
+        ingest_tokens=tokens,
+        max_upload_mb=_int(env, "TESTVIZ_MAX_UPLOAD_MB", 256),
+        codeowners_file=env.get("TESTVIZ_CODEOWNERS_FILE", "").strip(),
+        count_drop_threshold=_fraction(env, "TESTVIZ_COUNT_DROP_THRESHOLD", 0.10),
+        watch=_bool(env, "TESTVIZ_WATCH", True),
+        auto_migrate=_bool(env, "TESTVIZ_AUTO_MIGRATE", True),
+    )
+
+
+def load_settings(test_config: Mapping[str, Any] | None, instance_path: str) -> Settings:
+    """Settings from the environment, overridden field by field by ``test_config``."""
+    settings = settings_from_env(os.environ, instance_path)
+    if not test_config:
+        return settings
+    known = {name: test_config[name] for name in Settings.__dataclass_fields__ if name in test_config}
+    values = {**settings.__dict__, **known}
+    if "ingest_tokens" in known:
+        values["ingest_tokens"] = tuple(known["ingest_tokens"])
+    return Settings(**values)

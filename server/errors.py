@@ -1,0 +1,59 @@
+"""One place that turns every error into a JSON body ``{"code", "message", "details"}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class APIError(Exception):
+    """An error a client caused or must know about, with its HTTP status."""
+
+    def __init__(
+        self, status: int, code: str, message: str, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"code": code, "message": message, "details": details or {}}
+
+
+def _api_error(error: APIError) -> ResponseReturnValue:
+    return jsonify(error_body(error.code, error.message, error.details)), error.status
+
+
+def _http_error(error: HTTPException) -> ResponseReturnValue:
+    code = (error.name or "error").lower().replace(" ", "_")
+    status = error.code or 500
+    message = error.description or error.name
+    if status == 413:
+        code, message = "too_large", message or "the request body is too large"
+    response = jsonify(error_body(code, message))
+    response.status_code = status
+    if status == 405 and error.response is not None:
+        allow = error.response.headers.get("Allow")
+        if allow:
+            response.headers["Allow"] = allow
+    return response
+
+
+def _unexpected(error: Exception) -> ResponseReturnValue:
+    log.exception("unexpected error while handling a request")
+    return jsonify(error_body("internal_error", "the server failed; see its log")), 500
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(APIError, _api_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)

@@ -1,0 +1,418 @@
+"""``ingest_run``: store one run, whole or not at all, exactly once per ``run_id``.
+
+Idempotency rests on the unique constraint on ``runs.run_id`` (``INSERT ... ON CONFLICT DO
+NOTHING``), never on a check-then-insert, so concurrent posts of one run from several workers
+or instances create it once. Everything of a run is written in one transaction, in bulk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+from sqlalchemy import Table, and_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
+
+from pytest_testviz.core import Report, RunInfo, Totals, fold_repeats
+from pytest_testviz.core.report import build_result, repeated_ids
+from pytest_testviz.core.results import TestResult
+
+from .database import begin_write
+from .models import FailureGroup, Run, TestDefinition, TestResultRow
+from .schemas import IngestCounts, IngestRunRequest, IngestRunResponse
+
+log = logging.getLogger(__name__)
+
+#: Stored message and traceback text are capped; the cap is noted in the text.
+TEXT_CAP = 64 * 1024
+_CHUNK = 1000  # rows per IN list / multi-row insert (well within SQLite's variable limit)
+_RETRIES = 6
+T = TypeVar("T")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def report_from_request(request: IngestRunRequest) -> Report:
+    """The core :class:`Report` for a JSON upload, with ids derived as for XML."""
+    results = [
+        build_result(
+            request.project,
+            name=item.name,
+            classname=item.classname,
+            status=item.status,
+            duration=item.duration,
+            file=item.file,
+            line=item.line,
+            suite=item.suite,
+            flaky=item.flaky,
+            error_type=item.error_type,
+            message=item.message,
+            text=item.text,
+            tags=list(item.tags),
+            owner=item.owner,
+            markers=list(item.markers),
+            source_hash=item.source_hash,
+        )
+        for item in request.results
+    ]
+    folded = fold_repeats(results)
+    payload = request.model_dump_json(exclude={"run_id"}).encode()
+    run = RunInfo(
+        run_id=request.run_id or hashlib.sha256(b"testviz-json:1\0" + payload).hexdigest()[:32],
+        project=request.project,
+        session_id=request.session_id,
+        git_sha=request.git_sha.lower() if request.git_sha else None,
+        branch=request.branch,
+        env_fingerprint=request.env_fingerprint,
+        env=dict(request.env),
+        started_at=request.started_at.isoformat() if request.started_at else None,
+        finished_at=request.finished_at.isoformat() if request.finished_at else None,
+    )
+    from pytest_testviz.core import DeclaredTotals
+
+    return Report(
+        run=run,
+        results=folded,
+        suites=[],
+        totals=Totals.count(folded),
+        declared=DeclaredTotals(),
+        codeowners=request.codeowners,
+        testcases=len(results),
+        repeated=repeated_ids(results) if len(folded) != len(results) else [],
+    )
+
+
+def ingest_run(payload: IngestRunRequest | Report, session: Session) -> IngestRunResponse:
+    """Store a run; ``status`` is ``created``, or ``skipped`` when the run_id is known."""
+    report = payload if isinstance(payload, Report) else report_from_request(payload)
+    return _retrying(lambda: _ingest(report, session), session)
+
+
+def _retrying(work: Callable[[], T], session: Session) -> T:
+    """Run a write transaction again when the database asks for it (lock, deadlock)."""
+    for attempt in range(_RETRIES):
+        try:
+            return work()
+        except (OperationalError, DBAPIError) as exc:
+            session.rollback()
+            if attempt == _RETRIES - 1 or not _is_transient(exc):
+                raise
+            log.info("ingest retried after a transient database error: %s", exc.orig)
+            time.sleep(0.05 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def _is_transient(exc: DBAPIError) -> bool:
+    text = str(exc.orig).lower()
+    code = getattr(exc.orig, "sqlstate", None)
+    return (
+        "database is locked" in text
+        or "deadlock" in text
+        or code in {"40001", "40P01", "55P03"}
+    )
+
+
+def _insert(session: Session, table: Any) -> Insert:
+    """The dialect's INSERT, which knows ``ON CONFLICT``."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise RuntimeError(f"unsupported database: {dialect}")
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _cap(text: str | None) -> str | None:
+    if text is None or len(text) <= TEXT_CAP:
+        return text
+    return f"{text[:TEXT_CAP]}\n[testviz: {len(text) - TEXT_CAP} more characters cut]"
+
+
+def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _counts(report: Report, new_definitions: int, groups: int) -> IngestCounts:
+    totals = report.totals
+    return IngestCounts(
+        tests=totals.tests,
+        passed=totals.passed,
+        failed=totals.failed,
+        errors=totals.errors,
+        skipped=totals.skipped,
+        new_definitions=new_definitions,
+        failure_groups=groups,
+    )
+
+
+def _ingest(report: Report, session: Session) -> IngestRunResponse:
+    now = utcnow()
+    run = report.run
+    begin_write(session)
+    run_pk = session.execute(
+        _insert(session, Run)
+        .values(**_run_row(report, now))
+        .on_conflict_do_nothing(index_elements=["run_id"])
+        .returning(Run.id)
+    ).scalar()
+    if run_pk is None:
+        session.rollback()
+        return IngestRunResponse(
+            run_id=run.run_id, status="skipped", counts=_counts(report, 0, 0)
+        )
+    definition_pks, new_definitions = _upsert_definitions(session, report, run_pk, now)
+    _insert_results(session, report.results, definition_pks, run_pk)
+    groups = _upsert_failure_groups(session, report, run_pk, now)
+    session.commit()
+    log.info(
+        "ingested run %s (%s): %d tests, %d new definitions",
+        run.run_id, run.project, report.totals.tests, new_definitions,
+    )
+    return IngestRunResponse(
+        run_id=run.run_id, status="created", counts=_counts(report, new_definitions, groups)
+    )
+
+
+def _run_row(report: Report, now: datetime) -> dict[str, Any]:
+    run, totals, declared = report.run, report.totals, report.declared
+    started, finished = _parse_time(run.started_at), _parse_time(run.finished_at)
+    duration = (
+        (finished - started).total_seconds()
+        if started and finished and finished >= started
+        else sum(result.duration for result in report.results)
+    )
+    notes: dict[str, Any] = {}
+    if report.repeated:
+        notes["repeated_test_ids"] = report.repeated[:1000]
+        notes["repeated_count"] = len(report.repeated)
+    if report.nameless:
+        notes["nameless_testcases"] = report.nameless
+    return {
+        "run_id": run.run_id,
+        "project": run.project,
+        "branch": run.branch,
+        "git_sha": run.git_sha,
+        "session_id": run.session_id,
+        "env_fingerprint": run.env_fingerprint,
+        "env": run.env,
+        "hostname": (run.hostname or "")[:255] or None,
+        "source": run.source,
+        "started_at": started,
+        "finished_at": finished,
+        "ingested_at": now,
+        "duration": duration,
+        "tests": totals.tests,
+        "passed": totals.passed,
+        "failed": totals.failed,
+        "errors": totals.errors,
+        "skipped": totals.skipped,
+        "flaky": sum(1 for result in report.results if result.flaky),
+        "testcases": report.testcases or totals.tests,
+        "declared_tests": declared.tests,
+        "declared_failures": declared.failures,
+        "declared_errors": declared.errors,
+        "declared_skipped": declared.skipped,
+        "notes": notes,
+        "codeowners": report.codeowners,
+        "mapping_state": "pending",
+        "integrity_state": "pending",
+    }
+
+
+_DECLARED_FIELDS = ("suite", "file", "line", "source_hash", "declared_owner", "declared_tags", "markers")
+
+
+def _definition_row(result: TestResult) -> dict[str, Any]:
+    return {
+        "name": result.name,
+        "base_name": result.base_name,
+        "params": result.params,
+        "classname": result.classname,
+        "suite": json.dumps(list(result.suite), ensure_ascii=False) if result.suite else None,
+        "file": result.file,
+        "line": result.line,
+        "source_hash": result.source_hash,
+        "declared_owner": result.owner,
+        "declared_tags": list(result.tags),
+        "markers": list(result.markers),
+    }
+
+
+def _upsert_definitions(
+    session: Session, report: Report, run_pk: int, now: datetime
+) -> tuple[dict[str, int], int]:
+    """Make sure every test has a definition; returns ``test_id -> pk`` and how many are new."""
+    project = report.run.project
+    wanted = {result.test_id: result for result in report.results}
+    ids = sorted(wanted)  # one lock order for every writer: no deadlocks between runs
+    known: dict[str, int] = {}
+    changed: list[dict[str, Any]] = []
+    table = TestDefinition.__table__
+    columns = [table.c.id, table.c.test_id, *(table.c[name] for name in _DECLARED_FIELDS)]
+    for chunk in _chunks(ids):
+        rows = session.execute(
+            select(*columns).where(and_(table.c.project == project, table.c.test_id.in_(chunk)))
+        )
+        for row in rows:
+            known[row.test_id] = row.id
+            fresh = _definition_row(wanted[row.test_id])
+            if any(fresh[name] != getattr(row, name) for name in _DECLARED_FIELDS):
+                changed.append({"id": row.id, **{name: fresh[name] for name in _DECLARED_FIELDS}})
+
+    missing = [test_id for test_id in ids if test_id not in known]
+    new_definitions = 0
+    for chunk in _chunks(missing):
+        rows_to_insert = [
+            {
+                "project": project,
+                "test_id": test_id,
+                **_definition_row(wanted[test_id]),
+                "tags": [],
+                "first_seen_at": now,
+                "last_seen_at": now,
+                "first_run_pk": run_pk,
+                "last_run_pk": run_pk,
+            }
+            for test_id in chunk
+        ]
+        inserted = session.execute(
+            _insert(session, TestDefinition)
+            .values(rows_to_insert)
+            .on_conflict_do_nothing(index_elements=["project", "test_id"])
+            .returning(TestDefinition.id, TestDefinition.test_id)
+        ).all()
+        new_definitions += len(inserted)
+        for pk, test_id in inserted:
+            known[test_id] = pk
+        if len(inserted) < len(chunk):  # another run created some at the same moment
+            raced = [test_id for test_id in chunk if test_id not in known]
+            for pk, test_id in session.execute(
+                select(table.c.id, table.c.test_id).where(
+                    and_(table.c.project == project, table.c.test_id.in_(raced))
+                )
+            ):
+                known[test_id] = pk
+
+    existing_pks = [known[test_id] for test_id in ids if test_id not in missing]
+    for chunk in _chunks(existing_pks):
+        session.execute(
+            update(TestDefinition)
+            .where(TestDefinition.id.in_(chunk), TestDefinition.last_run_pk < run_pk)
+            .values(last_seen_at=now, last_run_pk=run_pk)
+            .execution_options(synchronize_session=False)
+        )
+    if changed:
+        session.execute(
+            update(table).where(table.c.id == _bind("id")).values(
+                {name: _bind(name) for name in _DECLARED_FIELDS}
+            ),
+            [{f"b_{key}": value for key, value in row.items()} for row in changed],
+        )
+    return known, new_definitions
+
+
+def _bind(name: str) -> Any:
+    from sqlalchemy import bindparam
+
+    return bindparam(f"b_{name}")
+
+
+def _insert_results(
+    session: Session, results: list[TestResult], definition_pks: dict[str, int], run_pk: int
+) -> None:
+    table: Table = TestResultRow.__table__  # type: ignore[assignment]
+    rows = [
+        {
+            "run_pk": run_pk,
+            "definition_pk": definition_pks[result.test_id],
+            "status": result.status,
+            "flaky": result.flaky,
+            "duration": result.duration,
+            "error_type": (result.error_type or None) and result.error_type[:512],
+            "message": _cap(result.message),
+            "text": _cap(result.text),
+            "fingerprint": result.fingerprint,
+            "attempts": len(result.attempts),
+        }
+        for result in results
+    ]
+    for chunk in _chunks(rows, 5000):
+        session.execute(table.insert(), chunk)
+
+
+def _upsert_failure_groups(session: Session, report: Report, run_pk: int, now: datetime) -> int:
+    """Count this run's failures into their groups (project x fingerprint)."""
+    groups: dict[str, dict[str, Any]] = {}
+    for result in report.results:
+        if result.fingerprint is None:
+            continue
+        group = groups.get(result.fingerprint)
+        if group is None:
+            groups[result.fingerprint] = {
+                "project": report.run.project,
+                "fingerprint": result.fingerprint,
+                "error_type": (result.error_type or None) and result.error_type[:512],
+                "example_message": _cap(result.message),
+                "example_text": _cap(result.text),
+                "occurrences": 1,
+                "first_seen_at": now,
+                "last_seen_at": now,
+                "first_run_pk": run_pk,
+                "last_run_pk": run_pk,
+            }
+        else:
+            group["occurrences"] += 1
+    rows = [groups[key] for key in sorted(groups)]
+    for chunk in _chunks(rows):
+        statement = _insert(session, FailureGroup).values(list(chunk))
+        excluded = statement.excluded
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["project", "fingerprint"],
+                set_={
+                    "occurrences": FailureGroup.occurrences + excluded.occurrences,
+                    "last_seen_at": excluded.last_seen_at,
+                    "last_run_pk": excluded.last_run_pk,
+                },
+            )
+        )
+    return len(groups)
+
+
+def ingest_report(
+    report: Report, session: Session, on_created: Callable[[str], None] | None = None
+) -> IngestRunResponse:
+    """:func:`ingest_run` for a parsed report, calling ``on_created`` after a new run commits."""
+    response = ingest_run(report, session)
+    if response.status == "created" and on_created is not None:
+        on_created(response.run_id)
+    return response
+
+
+def existing_run(session: Session, run_id: str) -> Run | None:
+    return session.execute(select(Run).where(Run.run_id == run_id)).scalar_one_or_none()
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

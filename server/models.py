@@ -1,0 +1,191 @@
+"""What the server stores: runs, test definitions, results, failure groups, integrity signals.
+
+Indexes follow the visualizer's questions: the history of one test (results by definition),
+the latest runs of a branch (runs by project, branch, time), failures by fingerprint.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .db import db
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Run(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(128), unique=True)
+    project: Mapped[str] = mapped_column(String(200))
+    branch: Mapped[str | None] = mapped_column(String(255))
+    git_sha: Mapped[str | None] = mapped_column(String(64))
+    session_id: Mapped[str | None] = mapped_column(String(1024))
+    env_fingerprint: Mapped[str | None] = mapped_column(String(1024))
+    env: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    hostname: Mapped[str | None] = mapped_column(String(255))
+    source: Mapped[str | None] = mapped_column(String(1024))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    duration: Mapped[float] = mapped_column(Float, default=0.0)
+    tests: Mapped[int] = mapped_column(Integer, default=0)
+    passed: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    flaky: Mapped[int] = mapped_column(Integer, default=0)
+    #: Testcase elements in the report before retries were folded.
+    testcases: Mapped[int] = mapped_column(Integer, default=0)
+    declared_tests: Mapped[int | None] = mapped_column(Integer)
+    declared_failures: Mapped[int | None] = mapped_column(Integer)
+    declared_errors: Mapped[int | None] = mapped_column(Integer)
+    declared_skipped: Mapped[int | None] = mapped_column(Integer)
+    #: What ingest noticed for the integrity check: duplicate ids, nameless testcases.
+    notes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    codeowners: Mapped[str | None] = mapped_column(Text)
+    #: Post-ingest analysis: pending -> running -> done | failed | off.
+    mapping_state: Mapped[str] = mapped_column(String(16), default="pending")
+    integrity_state: Mapped[str] = mapped_column(String(16), default="pending")
+    analysis_claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_runs_project_branch_id", "project", "branch", "id"),
+        Index("ix_runs_project_id", "project", "id"),
+        Index("ix_runs_analysis", "mapping_state", "integrity_state"),
+    )
+
+
+class TestDefinition(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "test_definitions"
+    __test__ = False
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    project: Mapped[str] = mapped_column(String(200))
+    test_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(Text)
+    base_name: Mapped[str] = mapped_column(Text)
+    params: Mapped[str | None] = mapped_column(Text)
+    classname: Mapped[str] = mapped_column(Text)
+    suite: Mapped[str | None] = mapped_column(Text)
+    file: Mapped[str | None] = mapped_column(Text)
+    line: Mapped[int | None] = mapped_column(Integer)
+    source_hash: Mapped[str | None] = mapped_column(String(128))
+    #: What the producer said (sidecar overrides, markers), as of the last run seen.
+    declared_owner: Mapped[str | None] = mapped_column(String(1024))
+    declared_tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    markers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: What mapping resolution decided, and from which source.
+    owner: Mapped[str | None] = mapped_column(String(1024))
+    owner_source: Mapped[str | None] = mapped_column(String(32))
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    mapped_run_pk: Mapped[int | None] = mapped_column(BigId)
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    first_run_pk: Mapped[int] = mapped_column(BigId)
+    last_run_pk: Mapped[int] = mapped_column(BigId)
+
+    __table_args__ = (
+        UniqueConstraint("project", "test_id"),
+        Index("ix_test_definitions_project_source_hash", "project", "source_hash"),
+    )
+
+
+class TestResultRow(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "test_results"
+    __test__ = False
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_pk: Mapped[int] = mapped_column(BigId, ForeignKey("runs.id", ondelete="CASCADE"))
+    definition_pk: Mapped[int] = mapped_column(
+        BigId, ForeignKey("test_definitions.id", ondelete="CASCADE")
+    )
+    status: Mapped[str] = mapped_column(String(8))
+    flaky: Mapped[bool] = mapped_column(Boolean, default=False)
+    duration: Mapped[float] = mapped_column(Float, default=0.0)
+    error_type: Mapped[str | None] = mapped_column(String(512))
+    message: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(Text)
+    fingerprint: Mapped[str | None] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        UniqueConstraint("run_pk", "definition_pk"),
+        Index("ix_test_results_definition_run", "definition_pk", "run_pk"),
+        Index("ix_test_results_fingerprint", "fingerprint"),
+    )
+
+
+class FailureGroup(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "failure_groups"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    project: Mapped[str] = mapped_column(String(200))
+    fingerprint: Mapped[str] = mapped_column(String(16))
+    error_type: Mapped[str | None] = mapped_column(String(512))
+    example_message: Mapped[str | None] = mapped_column(Text)
+    example_text: Mapped[str | None] = mapped_column(Text)
+    occurrences: Mapped[int] = mapped_column(Integer, default=0)
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    first_run_pk: Mapped[int] = mapped_column(BigId)
+    last_run_pk: Mapped[int] = mapped_column(BigId)
+
+    __table_args__ = (
+        UniqueConstraint("project", "fingerprint"),
+        Index("ix_failure_groups_project_last_seen", "project", "last_seen_at"),
+    )
+
+
+class IntegritySignal(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "integrity_signals"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_pk: Mapped[int] = mapped_column(BigId, ForeignKey("runs.id", ondelete="CASCADE"))
+    project: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    session_id: Mapped[str | None] = mapped_column(String(1024))
+    previous_run_pk: Mapped[int | None] = mapped_column(BigId)
+    #: The tests involved: [{"test_id", "name", "classname"}], capped.
+    tests: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    test_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_integrity_signals_run_pk", "run_pk"),
+        Index("ix_integrity_signals_project_id", "project", "id"),
+    )
+
+
+class SyncedFile(db.Model):  # type: ignore[name-defined,misc]
+    """A report file the directory sync has ingested (or set aside), by path and stat."""
+
+    __tablename__ = "synced_files"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    path: Mapped[str] = mapped_column(String(4096), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    run_id: Mapped[str | None] = mapped_column(String(128))
+    outcome: Mapped[str] = mapped_column(String(16))
+    synced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,179 @@
+"""Request and response bodies of the API, as pydantic models (they also make the OpenAPI)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from pytest_testviz.core.sidecar import RunId
+
+Status = Literal["passed", "failed", "error", "skipped"]
+Name = Annotated[str, StringConstraints(max_length=65536)]
+Short = Annotated[str, StringConstraints(max_length=1024)]
+
+
+class IngestResult(BaseModel):
+    """One test's outcome, for producers that send structured results instead of XML."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    classname: Name = ""
+    status: Status
+    duration: Annotated[float, Field(ge=0)] = 0.0
+    file: Short | None = None
+    line: Annotated[int, Field(ge=0)] | None = None
+    suite: list[Short] = Field(default_factory=list)
+    flaky: bool = False
+    error_type: Short | None = None
+    message: str | None = None
+    text: str | None = None
+    tags: list[Short] = Field(default_factory=list)
+    owner: Short | None = None
+    markers: list[Short] = Field(default_factory=list)
+    source_hash: Short | None = None
+
+
+class IngestRunRequest(BaseModel):
+    """A run with its results, as JSON. Without ``run_id`` one is derived from the content."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: RunId | None = None
+    project: Annotated[str, StringConstraints(min_length=1, max_length=200)] = "default"
+    session_id: Short | None = None
+    git_sha: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{4,64}$")] | None = None
+    branch: Short | None = None
+    env_fingerprint: Short | None = None
+    env: dict[Short, Short] = Field(default_factory=dict)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    codeowners: str | None = None
+    results: list[IngestResult]
+
+
+class IngestCounts(BaseModel):
+    tests: int
+    passed: int
+    failed: int
+    errors: int
+    skipped: int
+    new_definitions: int
+    failure_groups: int
+
+
+class IngestRunResponse(BaseModel):
+    run_id: str
+    status: Literal["created", "skipped"]
+    counts: IngestCounts
+    url: str | None = None
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class Totals(BaseModel):
+    tests: int
+    passed: int
+    failed: int
+    errors: int
+    skipped: int
+
+
+class DeclaredTotals(BaseModel):
+    tests: int | None
+    failures: int | None
+    errors: int | None
+    skipped: int | None
+
+
+class RunSummary(BaseModel):
+    run_id: str
+    project: str
+    branch: str | None
+    git_sha: str | None
+    session_id: str | None
+    env_fingerprint: str | None
+    hostname: str | None
+    source: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    ingested_at: datetime
+    duration: float
+    totals: Totals
+    flaky: int
+    mapping_state: str
+    integrity_state: str
+
+
+class ResultOut(BaseModel):
+    test_id: str
+    name: str
+    base_name: str
+    params: str | None
+    classname: str
+    file: str | None
+    line: int | None
+    suite: list[str]
+    status: Status
+    flaky: bool
+    duration: float
+    error_type: str | None
+    message: str | None
+    fingerprint: str | None
+    tags: list[str]
+    owner: str | None
+
+
+class RunDetail(RunSummary):
+    env: dict[str, Any]
+    declared_totals: DeclaredTotals
+    testcases: int
+    results: list[ResultOut]
+
+
+class Page(BaseModel):
+    page: int
+    per_page: int
+    total: int
+
+
+class RunList(BaseModel):
+    runs: list[RunSummary]
+    pagination: Page
+
+
+class SignalTest(BaseModel):
+    test_id: str
+    name: str
+    classname: str
+
+
+class SignalOut(BaseModel):
+    kind: str
+    severity: str
+    message: str
+    session_id: str | None
+    previous_run_id: str | None
+    test_count: int
+    tests: list[SignalTest]
+    created_at: datetime
+
+
+class IntegrityOut(BaseModel):
+    run_id: str
+    integrity_state: str
+    mapping_state: str
+    signals: list[SignalOut]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    database: str
+    enabled: bool
+    version: str

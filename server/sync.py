@@ -1,0 +1,241 @@
+"""``TEST_RESULTS_DIR``: ingest every report dropped into a directory, exactly once.
+
+:func:`sync_test_results` scans the directory; :class:`DirectoryWatcher` calls it whenever
+files appear or change (watchdog), and again while some file is still being written. A file
+that is still growing, or was modified a moment ago, is retried later rather than read half
+written. A malformed file is moved to ``rejected/`` with ``<name>.error.txt`` beside it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pytest_testviz.core import TestvizInputError, parse_junit_xml, sidecar_path
+
+from .database import begin_write
+from .ingest import ingest_run
+from .models import SyncedFile
+
+log = logging.getLogger(__name__)
+REJECTED = "rejected"
+#: A file modified more recently than this may still be being written.
+SETTLE_SECONDS = 2.0
+
+
+@dataclass
+class SyncOutcome:
+    ingested: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    deferred: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.ingested)} ingested, {len(self.skipped)} already stored, "
+            f"{self.unchanged} unchanged, {len(self.deferred)} still being written, "
+            f"{len(self.rejected)} rejected"
+        )
+
+
+def report_files(directory: Path) -> list[Path]:
+    """The ``*.xml`` reports in ``directory`` (not in ``rejected/``), oldest first."""
+    files = [p for p in directory.glob("*.xml") if p.is_file()]
+    files.sort(key=lambda p: (p.stat().st_mtime_ns, p.name))
+    return files
+
+
+def sync_test_results(
+    directory: str | os.PathLike[str],
+    session: Session,
+    *,
+    on_created: Callable[[str], None] | None = None,
+    settle: float = SETTLE_SECONDS,
+    progress: Callable[[Path], None] | None = None,
+) -> SyncOutcome:
+    """Ingest every report in ``directory`` not yet ingested; safe to call again at any time."""
+    root = Path(directory)
+    outcome = SyncOutcome()
+    if not root.is_dir():
+        raise FileNotFoundError(f"TEST_RESULTS_DIR {root} is not a directory")
+    for path in report_files(root):
+        if progress is not None:
+            progress(path)
+        _sync_one(path, root, session, outcome, on_created, settle)
+    if outcome.ingested or outcome.rejected or outcome.deferred:
+        log.info("sync of %s: %s", root, outcome.summary())
+    return outcome
+
+
+def _stat_key(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    meta = sidecar_path(path)
+    meta_mtime = meta.stat().st_mtime_ns if meta.is_file() else 0
+    return stat.st_size, max(stat.st_mtime_ns, meta_mtime)
+
+
+def _sync_one(
+    path: Path,
+    root: Path,
+    session: Session,
+    outcome: SyncOutcome,
+    on_created: Callable[[str], None] | None,
+    settle: float,
+) -> None:
+    key = str(path.resolve())
+    try:
+        size, mtime_ns = _stat_key(path)
+    except FileNotFoundError:
+        return  # moved away meanwhile
+    seen = session.execute(
+        select(SyncedFile.size, SyncedFile.mtime_ns).where(SyncedFile.path == key)
+    ).one_or_none()
+    session.rollback()  # end the read: ingest starts its own write transaction
+    if seen is not None and tuple(seen) == (size, mtime_ns):
+        outcome.unchanged += 1
+        return
+    if time.time() - mtime_ns / 1e9 < settle:
+        outcome.deferred.append(path.name)
+        return
+    try:
+        report = parse_junit_xml(path)
+        if _stat_key(path) != (size, mtime_ns):
+            outcome.deferred.append(path.name)  # written to while we read it
+            return
+    except TestvizInputError as exc:
+        _reject(path, root, exc)
+        outcome.rejected.append(path.name)
+        _remember(session, key, size, mtime_ns, None, "rejected")
+        return
+    response = ingest_run(report, session)
+    (outcome.ingested if response.status == "created" else outcome.skipped).append(path.name)
+    _remember(session, key, size, mtime_ns, response.run_id, response.status)
+    if response.status == "created" and on_created is not None:
+        on_created(response.run_id)
+
+
+def _remember(
+    session: Session, key: str, size: int, mtime_ns: int, run_id: str | None, outcome: str
+) -> None:
+    begin_write(session)
+    row = session.execute(select(SyncedFile).where(SyncedFile.path == key)).scalar_one_or_none()
+    if row is None:
+        row = SyncedFile(path=key)
+        session.add(row)
+    row.size, row.mtime_ns, row.run_id, row.outcome = size, mtime_ns, run_id, outcome
+    row.synced_at = datetime.now(timezone.utc)
+    session.commit()
+
+
+def _reject(path: Path, root: Path, error: TestvizInputError) -> None:
+    """Move a bad report (and its sidecar) aside, with the reason in a file beside it."""
+    rejected = root / REJECTED
+    rejected.mkdir(exist_ok=True)
+    log.warning("rejected %s: %s", path.name, error)
+    for item in (path, sidecar_path(path)):
+        if item.exists():
+            shutil.move(str(item), rejected / item.name)
+    (rejected / f"{path.name}.error.txt").write_text(f"{error}\n", encoding="utf-8")
+
+
+class DirectoryWatcher:
+    """Syncs a directory when files change; one watcher per directory across processes."""
+
+    def __init__(self, app: Flask, directory: str, retry_seconds: float = 5.0) -> None:
+        self.app = app
+        self.directory = Path(directory)
+        self.retry_seconds = retry_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._observer: Any = None
+        self._lock_file: IO[str] | None = None
+        self.last_outcome: SyncOutcome | None = None
+        self.syncs = 0
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._thread = threading.Thread(target=self._run, name="testviz-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=10)
+        if self._lock_file is not None:
+            self._lock_file.close()
+
+    def _take_lock(self) -> bool:
+        """Only one process watches a directory; the others stand by for its lock."""
+        handle = open(self.directory / ".testviz-watch.lock", "a")  # noqa: SIM115
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        self._lock_file = handle
+        return True
+
+    def _run(self) -> None:
+        while not self._take_lock():
+            if self._stop.wait(30):
+                return
+        self._observe()
+        while not self._stop.is_set():
+            deferred = self._sync()
+            self._wake.wait(self.retry_seconds if deferred else None)
+            self._wake.clear()
+            # Let a burst of file events settle into one scan.
+            self._stop.wait(0.2)
+
+    def _observe(self) -> None:
+        from watchdog.events import FileSystemEvent, FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        wake = self._wake
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event: FileSystemEvent) -> None:
+                path = str(event.src_path)
+                dest = str(getattr(event, "dest_path", "") or "")
+                if path.endswith((".xml", ".json")) or dest.endswith((".xml", ".json")):
+                    wake.set()
+
+        self._observer = Observer()
+        self._observer.schedule(Handler(), str(self.directory), recursive=False)
+        self._observer.start()
+
+    def _sync(self) -> bool:
+        from .db import db
+
+        with self.app.app_context():
+            try:
+                analyzer = self.app.extensions["testviz"].analyzer
+                outcome = sync_test_results(self.directory, db.session, on_created=analyzer.submit)
+            except Exception:
+                log.exception("directory sync of %s failed; will retry", self.directory)
+                db.session.rollback()
+                return True
+            finally:
+                db.session.remove()
+        self.last_outcome = outcome
+        self.syncs += 1
+        return bool(outcome.deferred)
