@@ -267,7 +267,7 @@ class Analyzer:
     def shutdown(self) -> None:
         with self._lock:
             if self._executor is not None:
-                self._executor.shutdown(wait=True)
+                self._executor.shutdown(wait=True, cancel_futures=True)
                 self._executor = None
 
     def _in_context(self, run_id: str) -> None:

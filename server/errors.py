@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask, jsonify
 from flask.typing import ResponseReturnValue
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +41,8 @@ def _http_error(error: HTTPException) -> ResponseReturnValue:
         code, message = "too_large", message or "the request body is too large"
     response = jsonify(error_body(code, message))
     response.status_code = status
-    if status == 405 and error.response is not None:
-        allow = error.response.headers.get("Allow")
-        if allow:
-            response.headers["Allow"] = allow
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        response.headers["Allow"] = ", ".join(error.valid_methods)
     return response
 
 

@@ -25,6 +25,7 @@ from pytest_testviz.core import Report, RunInfo, Totals, fold_repeats
 from pytest_testviz.core.report import build_result, repeated_ids
 from pytest_testviz.core.results import TestResult
 
+from .bulk import insert_new_returning, insert_rows
 from .database import begin_write
 from .models import FailureGroup, Run, TestDefinition, TestResultRow
 from .schemas import IngestCounts, IngestRunRequest, IngestRunResponse
@@ -170,11 +171,12 @@ def _ingest(report: Report, session: Session) -> IngestRunResponse:
     now = utcnow()
     run = report.run
     begin_write(session)
+    runs = Run.__table__
     run_pk = session.execute(
-        _insert(session, Run)
+        _insert(session, runs)
         .values(**_run_row(report, now))
         .on_conflict_do_nothing(index_elements=["run_id"])
-        .returning(Run.id)
+        .returning(runs.c.id)
     ).scalar()
     if run_pk is None:
         session.rollback()
@@ -241,6 +243,14 @@ def _run_row(report: Report, now: datetime) -> dict[str, Any]:
 
 
 _DECLARED_FIELDS = ("suite", "file", "line", "source_hash", "declared_owner", "declared_tags", "markers")
+_DEFINITION_COLUMNS = (
+    "project", "test_id", "name", "base_name", "params", "classname", *_DECLARED_FIELDS,
+    "tags", "first_seen_at", "last_seen_at", "first_run_pk", "last_run_pk",
+)
+_RESULT_COLUMNS = (
+    "run_pk", "definition_pk", "status", "flaky", "duration", "error_type", "message", "text",
+    "fingerprint", "attempts",
+)
 
 
 def _definition_row(result: TestResult) -> dict[str, Any]:
@@ -282,45 +292,36 @@ def _upsert_definitions(
 
     missing = [test_id for test_id in ids if test_id not in known]
     new_definitions = 0
-    for chunk in _chunks(missing):
+    if missing:
         rows_to_insert = [
-            {
-                "project": project,
-                "test_id": test_id,
-                **_definition_row(wanted[test_id]),
-                "tags": [],
-                "first_seen_at": now,
-                "last_seen_at": now,
-                "first_run_pk": run_pk,
-                "last_run_pk": run_pk,
-            }
-            for test_id in chunk
+            (project, test_id, *_definition_row(wanted[test_id]).values(), [], now, now, run_pk, run_pk)
+            for test_id in missing
         ]
-        inserted = session.execute(
-            _insert(session, TestDefinition)
-            .values(rows_to_insert)
-            .on_conflict_do_nothing(index_elements=["project", "test_id"])
-            .returning(TestDefinition.id, TestDefinition.test_id)
-        ).all()
-        new_definitions += len(inserted)
+        inserted = insert_new_returning(
+            session, table, _DEFINITION_COLUMNS, rows_to_insert,
+            conflict=("project", "test_id"), key="test_id",
+        )
         for pk, test_id in inserted:
             known[test_id] = pk
-        if len(inserted) < len(chunk):  # another run created some at the same moment
-            raced = [test_id for test_id in chunk if test_id not in known]
-            for pk, test_id in session.execute(
-                select(table.c.id, table.c.test_id).where(
-                    and_(table.c.project == project, table.c.test_id.in_(raced))
+        not_returned = [test_id for test_id in missing if test_id not in known]
+        for chunk in _chunks(not_returned):
+            for pk, test_id, first_run in session.execute(
+                select(table.c.id, table.c.test_id, table.c.first_run_pk).where(
+                    and_(table.c.project == project, table.c.test_id.in_(chunk))
                 )
             ):
                 known[test_id] = pk
+                if first_run == run_pk:
+                    inserted.append((pk, test_id))  # SQLite: ours, not a concurrent run's
+        new_definitions = len(inserted)
 
-    existing_pks = [known[test_id] for test_id in ids if test_id not in missing]
+    fresh = set(missing)
+    existing_pks = [known[test_id] for test_id in ids if test_id not in fresh]
     for chunk in _chunks(existing_pks):
         session.execute(
-            update(TestDefinition)
-            .where(TestDefinition.id.in_(chunk), TestDefinition.last_run_pk < run_pk)
+            update(table)
+            .where(table.c.id.in_(chunk), table.c.last_run_pk < run_pk)
             .values(last_seen_at=now, last_run_pk=run_pk)
-            .execution_options(synchronize_session=False)
         )
     if changed:
         session.execute(
@@ -341,24 +342,22 @@ def _bind(name: str) -> Any:
 def _insert_results(
     session: Session, results: list[TestResult], definition_pks: dict[str, int], run_pk: int
 ) -> None:
-    table: Table = TestResultRow.__table__  # type: ignore[assignment]
     rows = [
-        {
-            "run_pk": run_pk,
-            "definition_pk": definition_pks[result.test_id],
-            "status": result.status,
-            "flaky": result.flaky,
-            "duration": result.duration,
-            "error_type": (result.error_type or None) and result.error_type[:512],
-            "message": _cap(result.message),
-            "text": _cap(result.text),
-            "fingerprint": result.fingerprint,
-            "attempts": len(result.attempts),
-        }
+        (
+            run_pk,
+            definition_pks[result.test_id],
+            result.status,
+            result.flaky,
+            result.duration,
+            result.error_type[:512] if result.error_type else None,
+            _cap(result.message),
+            _cap(result.text),
+            result.fingerprint,
+            len(result.attempts),
+        )
         for result in results
     ]
-    for chunk in _chunks(rows, 5000):
-        session.execute(table.insert(), chunk)
+    insert_rows(session, TestResultRow.__table__, _RESULT_COLUMNS, rows)  # type: ignore[arg-type]
 
 
 def _upsert_failure_groups(session: Session, report: Report, run_pk: int, now: datetime) -> int:
@@ -383,20 +382,22 @@ def _upsert_failure_groups(session: Session, report: Report, run_pk: int, now: d
             }
         else:
             group["occurrences"] += 1
-    rows = [groups[key] for key in sorted(groups)]
-    for chunk in _chunks(rows):
-        statement = _insert(session, FailureGroup).values(list(chunk))
-        excluded = statement.excluded
-        session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["project", "fingerprint"],
-                set_={
-                    "occurrences": FailureGroup.occurrences + excluded.occurrences,
-                    "last_seen_at": excluded.last_seen_at,
-                    "last_run_pk": excluded.last_run_pk,
-                },
-            )
-        )
+    if not groups:
+        return 0
+    table = FailureGroup.__table__
+    statement = _insert(session, table)
+    excluded = statement.excluded
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["project", "fingerprint"],
+            set_={
+                "occurrences": table.c.occurrences + excluded.occurrences,
+                "last_seen_at": excluded.last_seen_at,
+                "last_run_pk": excluded.last_run_pk,
+            },
+        ),
+        [groups[key] for key in sorted(groups)],
+    )
     return len(groups)
 
 

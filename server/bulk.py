@@ -1,0 +1,104 @@
+"""Fast bulk writes: ``COPY`` on PostgreSQL, one prepared ``executemany`` on SQLite.
+
+An ingest writes one row per test; going through SQLAlchemy's per-row parameter handling
+costs more than the database itself. These helpers still use SQLAlchemy's own bind
+processors per column, so what lands in the table is exactly what the ORM would write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.orm import Session
+
+Row = Sequence[Any]
+
+
+def _processors(table: Table, columns: Sequence[str], dialect: Any) -> list[Callable[[Any], Any] | None]:
+    return [
+        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
+    ]
+
+
+def _processed(rows: Iterable[Row], processors: list[Callable[[Any], Any] | None]) -> Iterable[tuple[Any, ...]]:
+    active = [(index, proc) for index, proc in enumerate(processors) if proc is not None]
+    if not active:
+        yield from (tuple(row) for row in rows)
+        return
+    for row in rows:
+        values = list(row)
+        for index, proc in active:
+            if values[index] is not None:
+                values[index] = proc(values[index])
+        yield tuple(values)
+
+
+def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: Sequence[Row]) -> None:
+    """Append ``rows`` (tuples in ``columns`` order) to ``table`` inside the session's transaction."""
+    if not rows:
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    values = _processed(rows, _processors(table, columns, dialect))
+    names = ", ".join(columns)
+    if dialect.name == "postgresql":
+        with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+            for row in values:
+                copy.write_row(row)
+        return
+    marks = ", ".join("?" for _ in columns)
+    cursor = raw.cursor()
+    try:
+        cursor.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", values)
+    finally:
+        cursor.close()
+
+
+def insert_new_returning(
+    session: Session,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Row],
+    conflict: Sequence[str],
+    key: str,
+) -> list[tuple[int, Any]]:
+    """Insert rows whose ``conflict`` columns are not taken yet; return ``(id, key)`` of those
+    inserted. Rows another transaction inserted meanwhile are skipped, not an error."""
+    if not rows:
+        return []
+    connection = session.connection()
+    dialect = connection.dialect
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    names = ", ".join(columns)
+    on_conflict = f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
+    values = _processed(rows, _processors(table, columns, dialect))
+    if dialect.name == "postgresql":
+        staging = f"testviz_stage_{table.name}"
+        with raw.cursor() as cursor:
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {staging} "
+                f"(LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            )
+            with cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
+                for row in values:
+                    copy.write_row(row)
+            cursor.execute(
+                f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {staging} "
+                f"ORDER BY {key} {on_conflict} RETURNING id, {key}"
+            )
+            inserted = [(int(pk), value) for pk, value in cursor.fetchall()]
+            cursor.execute(f"TRUNCATE {staging}")
+            return inserted
+    # SQLite: the ingest holds the write lock (BEGIN IMMEDIATE), so nobody races us here.
+    marks = ", ".join("?" for _ in columns)
+    cursor = raw.cursor()
+    try:
+        cursor.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks}) {on_conflict}", values)
+    finally:
+        cursor.close()
+    return []
