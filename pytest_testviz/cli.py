@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from .core import TestvizInputError, parse_junit_xml
+from . import spool
+from .core import Sidecar, TestvizInputError, find_sidecar, parse_junit_xml, sidecar_path
+from .environment import environment_facts, git_info
+from .upload import send, send_spooled
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -31,6 +36,93 @@ def _parse(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _progress(index: int, total: int, name: str, detail: str) -> None:
+    width = 24
+    done = width * index // max(total, 1)
+    bar = "#" * done + "-" * (width - done)
+    print(f"[{bar}] {index}/{total} {name}: {detail}", file=sys.stderr)
+
+
+def _push(args: argparse.Namespace) -> int:
+    reports = [Path(name) for name in args.reports]
+    for report in reports:
+        if not report.is_file():
+            raise TestvizInputError(str(report), "no such file")
+    failures = 0
+    for index, report in enumerate(reports, 1):
+        meta = Path(args.meta) if args.meta and len(reports) == 1 else find_sidecar(report)
+        outcome = send(
+            args.url, report, meta, token=args.token, timeout=args.timeout, project=args.project
+        )
+        _progress(index, len(reports), report.name, outcome.detail)
+        if outcome.ok:
+            print(f"{report}: run {outcome.run_id} {outcome.detail}: {outcome.url}")
+        else:
+            failures += 1
+            print(f"testviz push: {report}: {outcome.detail}", file=sys.stderr)
+    return EXIT_FAILURE if failures else EXIT_OK
+
+
+def _replay(args: argparse.Namespace) -> int:
+    directory = Path(args.directory)
+    if not directory.is_dir():
+        raise TestvizInputError(str(directory), "not a directory")
+    waiting = spool.pending(directory)
+    if not waiting:
+        print(f"nothing to replay in {directory}")
+        return EXIT_OK
+    failures = 0
+    for index, spooled in enumerate(waiting, 1):
+        outcome = send_spooled(spooled, args.url, token=args.token, timeout=args.timeout)
+        _progress(index, len(waiting), spooled.xml.name, outcome.detail)
+        if outcome.ok:
+            spool.mark_sent(spooled, args.keep)
+        else:
+            failures += 1
+    sent = len(waiting) - failures
+    print(f"replayed {sent} of {len(waiting)} reports from {directory}")
+    return EXIT_FAILURE if failures else EXIT_OK
+
+
+def _meta(args: argparse.Namespace) -> int:
+    report = Path(args.report)
+    if not report.is_file():
+        raise TestvizInputError(str(report), "no such file")
+    parse_junit_xml(report, detect_sidecar=False)  # refuse to describe a report we cannot read
+    env = dict(os.environ)
+    git = git_info(Path.cwd(), env)
+    facts = environment_facts(env)
+    meta = Sidecar(
+        run_id=args.run_id,
+        project=args.project,
+        session_id=env.get("TESTVIZ_SESSION_ID"),
+        git_sha=git.sha,
+        branch=git.branch,
+        env_fingerprint=facts.fingerprint,
+        env=facts.facts,
+        producer=args.producer,
+    )
+    target = Path(args.output) if args.output else sidecar_path(report)
+    target.write_bytes(meta.dump())
+    print(target)
+    return EXIT_OK
+
+
+def _add_server_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--url",
+        default=os.environ.get("TESTVIZ_URL"),
+        required=not os.environ.get("TESTVIZ_URL"),
+        help="the server (default: $TESTVIZ_URL)",
+    )
+    command.add_argument(
+        "--token",
+        default=os.environ.get("TESTVIZ_TOKEN"),
+        help="ingest token (default: $TESTVIZ_TOKEN)",
+    )
+    command.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="testviz", description="Test results from any JUnit XML producer, in one place."
@@ -46,6 +138,39 @@ def build_parser() -> argparse.ArgumentParser:
     parse.add_argument("--no-sidecar", action="store_true", help="ignore a sidecar beside REPORT")
     parse.add_argument("--indent", action="store_true", help="pretty-print the JSON")
     parse.set_defaults(handler=_parse)
+
+    push = commands.add_parser(
+        "push",
+        help="upload JUnit XML reports (with their sidecars) to a server",
+        description="Upload JUnit XML reports from any producer; REPORT.meta.json is sent along.",
+    )
+    push.add_argument("reports", nargs="+", metavar="REPORT.xml")
+    push.add_argument("--meta", help="the sidecar, for a single report (default: beside it)")
+    push.add_argument("--project", help="project, when the sidecar does not name one")
+    _add_server_options(push)
+    push.set_defaults(handler=_push)
+
+    replay = commands.add_parser(
+        "replay",
+        help="send every pending report in a directory (e.g. .testviz/)",
+        description="Send reports a test session could not; a second replay sends nothing twice.",
+    )
+    replay.add_argument("directory", metavar="DIR")
+    replay.add_argument("--keep", type=int, default=20, help="sent reports to keep in DIR/sent")
+    _add_server_options(replay)
+    replay.set_defaults(handler=_replay)
+
+    meta = commands.add_parser(
+        "meta",
+        help="write a sidecar (git, branch, environment) for a report",
+        description="Write REPORT.meta.json for any JUnit producer: git sha, branch, environment.",
+    )
+    meta.add_argument("report", metavar="REPORT.xml")
+    meta.add_argument("--project", help="project name")
+    meta.add_argument("--run-id", help="a run id (default: derived from the files' content)")
+    meta.add_argument("--producer", help="what wrote the report, e.g. 'jest 29'")
+    meta.add_argument("-o", "--output", help="where to write (default: beside the report)")
+    meta.set_defaults(handler=_meta)
     return parser
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from pytest_testviz.core.codeowners import CodeOwners
+from pytest_testviz.core.sidecar import RUNNER_MARKERS
 
 from .config import Settings
 from .database import begin_write
@@ -29,12 +30,6 @@ from .models import IntegritySignal, Run, TestDefinition, TestResultRow
 
 log = logging.getLogger(__name__)
 
-#: Markers that say how pytest runs a test, not what it is about.
-_RUNNER_MARKERS = frozenset(
-    {"parametrize", "skip", "skipif", "xfail", "usefixtures", "filterwarnings", "testviz",
-     "flaky", "timeout", "asyncio", "anyio", "django_db", "order", "dependency", "tryfirst",
-     "trylast", "no_cover"}
-)
 _MAX_SIGNAL_TESTS = 200
 _STALE_CLAIM = timedelta(minutes=10)
 _CHUNK = 1000
@@ -60,12 +55,17 @@ def resolve_mapping(session: Session, run: Run, server_rules: CodeOwners | None)
     for definition in definitions:
         owner, source = _owner(definition, rules)
         tags = list(definition.declared_tags or []) or sorted(
-            {marker for marker in definition.markers or [] if marker not in _RUNNER_MARKERS}
+            {marker for marker in definition.markers or [] if marker not in RUNNER_MARKERS}
         )
         if (owner, source, tags) != (definition.owner, definition.owner_source, definition.tags):
             updates.append(
-                {"id": definition.id, "owner": owner, "owner_source": source, "tags": tags,
-                 "mapped_run_pk": run.id}
+                {
+                    "id": definition.id,
+                    "owner": owner,
+                    "owner_source": source,
+                    "tags": tags,
+                    "mapped_run_pk": run.id,
+                }
             )
     for start in range(0, len(updates), _CHUNK):
         session.execute(update(TestDefinition), updates[start : start + _CHUNK])
@@ -130,7 +130,9 @@ def check_integrity(session: Session, run: Run, drop_threshold: float) -> list[I
         )
 
     if not run.git_sha or not run.branch:
-        missing = [name for name, value in (("git_sha", run.git_sha), ("branch", run.branch)) if not value]
+        missing = [
+            name for name, value in (("git_sha", run.git_sha), ("branch", run.branch)) if not value
+        ]
         signal("missing_git_metadata", "warning", f"the run has no {' or '.join(missing)}")
     if run.declared_tests is not None and run.declared_tests > run.testcases:
         signal(
@@ -139,7 +141,11 @@ def check_integrity(session: Session, run: Run, drop_threshold: float) -> list[I
             f"the report declares {run.declared_tests} tests but holds {run.testcases} "
             "testcases: it may be truncated",
         )
-    elif run.declared_tests is not None and run.declared_tests != run.testcases and run.declared_tests != run.tests:
+    elif (
+        run.declared_tests is not None
+        and run.declared_tests != run.testcases
+        and run.declared_tests != run.tests
+    ):
         signal(
             "declared_totals_mismatch",
             "info",
@@ -158,8 +164,10 @@ def check_integrity(session: Session, run: Run, drop_threshold: float) -> list[I
         )
     if notes.get("nameless_testcases"):
         signal(
-            "nameless_testcases", "warning",
-            f"{notes['nameless_testcases']} testcases had neither name nor classname and were left out",
+            "nameless_testcases",
+            "warning",
+            f"{notes['nameless_testcases']} testcases had neither name nor classname "
+            "and were left out",
         )
     if previous is not None:
         _compare(session, run, previous, drop_threshold, signal)
@@ -173,33 +181,40 @@ def _compare(session: Session, run: Run, previous: Run, threshold: float, signal
     gone = [pk for pk in before if pk not in now]
     if gone:
         signal(
-            "tests_disappeared", "warning",
+            "tests_disappeared",
+            "warning",
             f"{len(gone)} tests of the previous run are missing from this one",
             _by_pk(session, gone),
             len(gone),
         )
-    newly_skipped = [pk for pk, status in now.items() if status == "skipped" and before.get(pk) == "passed"]
+    newly_skipped = [
+        pk for pk, status in now.items() if status == "skipped" and before.get(pk) == "passed"
+    ]
     if newly_skipped:
         signal(
-            "newly_skipped", "warning",
+            "newly_skipped",
+            "warning",
             f"{len(newly_skipped)} tests that passed in the previous run are skipped now",
             _by_pk(session, newly_skipped),
             len(newly_skipped),
         )
     flipped = [
-        pk for pk, status in now.items()
+        pk
+        for pk, status in now.items()
         if status == "skipped" and before.get(pk) in ("failed", "error")
     ]
     if flipped:
         signal(
-            "failed_to_skipped", "error",
+            "failed_to_skipped",
+            "error",
             f"{len(flipped)} tests that failed in the previous run are skipped now",
             _by_pk(session, flipped),
             len(flipped),
         )
     if previous.tests and run.tests < previous.tests * (1 - threshold):
         signal(
-            "test_count_drop", "error",
+            "test_count_drop",
+            "error",
             f"the run has {run.tests} tests, down from {previous.tests} "
             f"({(previous.tests - run.tests) / previous.tests:.0%} fewer)",
         )
@@ -207,7 +222,9 @@ def _compare(session: Session, run: Run, previous: Run, threshold: float, signal
 
 def _statuses(session: Session, run_pk: int) -> dict[int, str]:
     rows = session.execute(
-        select(TestResultRow.definition_pk, TestResultRow.status).where(TestResultRow.run_pk == run_pk)
+        select(TestResultRow.definition_pk, TestResultRow.status).where(
+            TestResultRow.run_pk == run_pk
+        )
     )
     return {definition_pk: status for definition_pk, status in rows}
 
@@ -215,7 +232,9 @@ def _statuses(session: Session, run_pk: int) -> dict[int, str]:
 def _by_pk(session: Session, pks: list[int]) -> list[TestDefinition]:
     """The first definitions of ``pks`` (capped), sorted for display."""
     chunk = pks[:_MAX_SIGNAL_TESTS]
-    found = list(session.execute(select(TestDefinition).where(TestDefinition.id.in_(chunk))).scalars())
+    found = list(
+        session.execute(select(TestDefinition).where(TestDefinition.id.in_(chunk))).scalars()
+    )
     found.sort(key=lambda d: (d.classname, d.name))
     return found
 
@@ -299,9 +318,13 @@ class Analyzer:
     def _claim(self, session: Session, run: Run, force: bool) -> bool:
         """Take the run for this worker, atomically, so two workers never analyse it twice."""
         now = datetime.now(timezone.utc)
-        condition = or_(Run.analysis_claimed_at.is_(None), Run.analysis_claimed_at < now - _STALE_CLAIM)
+        condition = or_(
+            Run.analysis_claimed_at.is_(None), Run.analysis_claimed_at < now - _STALE_CLAIM
+        )
         if not force:
-            condition = and_(condition, or_(Run.mapping_state == "pending", Run.integrity_state == "pending"))
+            condition = and_(
+                condition, or_(Run.mapping_state == "pending", Run.integrity_state == "pending")
+            )
         claimed = session.execute(
             update(Run).where(Run.id == run.id, condition).values(analysis_claimed_at=now)
         ).rowcount
@@ -317,11 +340,15 @@ class Analyzer:
                 begin_write(session)
                 if step == "mapping":
                     changed = resolve_mapping(session, run, self._rules)
-                    log.info("mapping resolution for run %s: %d definitions updated", run.run_id, changed)
+                    log.info(
+                        "mapping resolution for run %s: %d definitions updated", run.run_id, changed
+                    )
                 else:
                     found = check_integrity(session, run, self.settings.count_drop_threshold)
                     log.info(
-                        "integrity check for run %s: %d signals (%s)", run.run_id, len(found),
+                        "integrity check for run %s: %d signals (%s)",
+                        run.run_id,
+                        len(found),
                         ", ".join(sorted({s.kind for s in found})) or "none",
                     )
                 state = "done"
@@ -340,9 +367,9 @@ class Analyzer:
         with self.app.app_context():
             run_ids = list(
                 db.session.execute(
-                    select(Run.run_id).where(
-                        or_(Run.mapping_state == "pending", Run.integrity_state == "pending")
-                    ).order_by(Run.id)
+                    select(Run.run_id)
+                    .where(or_(Run.mapping_state == "pending", Run.integrity_state == "pending"))
+                    .order_by(Run.id)
                 ).scalars()
             )
             db.session.remove()

@@ -26,10 +26,16 @@ _MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         "<tmp>",
     ),
-    (re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "<uuid>"),
     (
         re.compile(
-            r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b"
+            r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
+        ),
+        "<uuid>",
+    ),
+    (
+        re.compile(
+            r"\b\d{4}-\d{2}-\d{2}"
+            r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b"
         ),
         "<date>",
     ),
@@ -41,10 +47,18 @@ _MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     (re.compile(r"(?i)\b(pid|process|thread|tid)([\s:=#]+)\d+\b"), r"\1\2<n>"),
     (re.compile(r"(?i)\b(port)([\s:=#]+)\d+\b"), r"\1\2<n>"),
-    (re.compile(r"\b((?:localhost|127\.0\.0\.1|0\.0\.0\.0|\[::1?\]|[\w-]+\.[\w.-]+)):\d{2,5}\b"), r"\1:<port>"),
     # Line (and column) numbers: "line 42", "file.py:42", "File.java:42", "file.js:4:46".
     (re.compile(r"(?i)\b(lines?)\s+\d+(?:\s*[-,]\s*\d+)?"), r"\1 <n>"),
     (re.compile(r"(\.\w{1,8}):\d+(?::\d+)?\b"), r"\1:<n>"),
+    # After the line numbers: a file name looks like a host name ("Foo.java:42"), and masking
+    # it as a port would give "Foo.java:7" and "Foo.java:42" different fingerprints. No ``\b``
+    # before the host: there is no word boundary before "[::1]".
+    (
+        re.compile(
+            r"(?<![\w.-])((?:localhost|127\.0\.0\.1|0\.0\.0\.0|\[::1?\]|[\w-]+\.[\w.-]+)):\d{2,5}\b"
+        ),
+        r"\1:<port>",
+    ),
 )
 
 # Frames: Python ("File "x.py", line 3, in func"), pytest long repr ("x.py:3: in func",
@@ -53,7 +67,9 @@ _PY_FRAME = re.compile(r'^\s*File "[^"]*", line \d+, in (\S+)', re.MULTILINE)
 _PYTEST_FRAME = re.compile(r"^\S[^\n]*?:\d+: in (\S+)$", re.MULTILINE)
 _PYTEST_DEF = re.compile(r"^\s*(?:async\s+)?def (\w+)\(", re.MULTILINE)
 _AT_FRAME = re.compile(r"^\s*at (?:async )?([\w$.<>/\[\]`~-]+?)\s?\(", re.MULTILINE)
-_ERROR_TYPE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Failure|Exit|Interrupt|Warning))\s*:")
+_ERROR_TYPE = re.compile(
+    r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Failure|Exit|Interrupt|Warning))\s*:"
+)
 
 
 def normalise_message(message: str) -> str:
@@ -104,7 +120,9 @@ def error_fingerprint(
         first_lines = "\n".join(text.strip().splitlines()[:3])
     frames = frame_names(text) if text else []
     material = "\n".join((kind, normalise_message(first_lines[:_MAX_TEXT]), "/".join(frames)))
-    return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()[:FINGERPRINT_LENGTH]
+    return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()[
+        :FINGERPRINT_LENGTH
+    ]
 
 
 # The specification's name for it.

@@ -41,7 +41,7 @@ def canonical_identity(project: str, classname: str, name: str, occurrence: int 
     return identity
 
 
-def test_id(project: str, classname: str, name: str, occurrence: int = 1) -> str:
+def test_id(project: str, classname: str, name: str, occurrence: int = 1) -> str:  # noqa: PT028
     """SHA-256 hex digest of :func:`canonical_identity`."""
     identity = canonical_identity(project, classname, name, occurrence)
     return hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()

@@ -38,11 +38,22 @@ _FLAKY_TAGS = {"flakyFailure": "failed", "flakyError": "error"}
 _RERUN_TAGS = {"rerunFailure": "failed", "rerunError": "error"}
 # A testcase ``status`` attribute, for producers that use one instead of child elements.
 _STATUS_ATTRIBUTE: dict[str, Status] = {
-    "disabled": "skipped", "notrun": "skipped", "not_run": "skipped", "skipped": "skipped",
-    "skip": "skipped", "ignored": "skipped", "pending": "skipped", "todo": "skipped",
-    "notrunnable": "skipped", "inconclusive": "skipped",
-    "failed": "failed", "fail": "failed", "failure": "failed",
-    "error": "error", "errored": "error", "broken": "error",
+    "disabled": "skipped",
+    "notrun": "skipped",
+    "not_run": "skipped",
+    "skipped": "skipped",
+    "skip": "skipped",
+    "ignored": "skipped",
+    "pending": "skipped",
+    "todo": "skipped",
+    "notrunnable": "skipped",
+    "inconclusive": "skipped",
+    "failed": "failed",
+    "fail": "failed",
+    "failure": "failed",
+    "error": "error",
+    "errored": "error",
+    "broken": "error",
 }
 
 
@@ -178,22 +189,37 @@ class JUnitReader:
         try:
             parser.feed(chunk)
         except etree.XMLSyntaxError as exc:
-            raise self._syntax_error(exc) from None
+            raise self._syntax_error(exc, parser) from None
 
     def _finish(self, parser: etree.XMLPullParser) -> Iterator[TestResult]:
         try:
             root = parser.close()
         except etree.XMLSyntaxError as exc:
-            if self.root_tag is None and not self.suites and exc.lineno in (0, 1) and (
-                "no element found" in exc.msg or "empty" in exc.msg.lower()
+            error = self._syntax_error(exc, parser)
+            if (
+                self.root_tag is None
+                and not self.suites
+                and error.line in (None, 1)
+                and ("no element found" in error.reason or "empty" in error.reason.lower())
             ):
                 raise JUnitParseError(self.name, "the report is empty") from None
-            raise self._syntax_error(exc) from None
+            raise error from None
         yield from self._drain(parser)
         if self.root_tag is None:
             self._check_root(root)
 
-    def _syntax_error(self, exc: etree.XMLSyntaxError) -> JUnitParseError:
+    def _syntax_error(
+        self, exc: etree.XMLSyntaxError, parser: etree.XMLPullParser | None = None
+    ) -> JUnitParseError:
+        if not exc.lineno and parser is not None:
+            # lxml's feed parser reports some of libxml2's errors (an undefined entity, when
+            # entities are not resolved) as "no element found" at 0:0; its log has the real one.
+            logged = parser.feed_error_log.filter_from_errors()
+            if logged:
+                first = logged[0]
+                line = first.line or None
+                column = first.column if line and first.column > 0 else None
+                return JUnitParseError(self.name, f"malformed XML: {first.message}", line, column)
         message = exc.msg or "not well-formed XML"
         # lxml appends ", line N, column M" to libxml2's reason: the fields carry that.
         cut = message.rfind(", line ")
@@ -209,7 +235,9 @@ class JUnitReader:
             root = parent
         tag = root.tag if isinstance(root.tag, str) else "?"
         if root.getroottree().docinfo.internalDTD is not None:
-            raise JUnitParseError(self.name, "DOCTYPE declarations are not allowed in a test report")
+            raise JUnitParseError(
+                self.name, "DOCTYPE declarations are not allowed in a test report"
+            )
         if tag not in _ROOTS:
             raise JUnitParseError(
                 self.name,
@@ -340,13 +368,15 @@ class JUnitReader:
         if texts:
             text = "\n".join(texts)
         if status == "skipped" and not message and text:
-            message, text = text.strip(), None
+            message, text = text.strip() or None, None
 
         file_attr = attrib.get("file")
         file = file_attr or infer_path(classname)
         foldable = frame.foldable if frame else False
-        if not foldable and file is not None and file.endswith(".py"):
-            # Python runners (pytest, unittest) name tests uniquely: repeats are retries.
+        if not foldable and file_attr is not None and file_attr.endswith(".py"):
+            # Python runners (pytest, unittest) name tests uniquely: repeats are retries. Only
+            # a file the producer wrote counts: a path inferred from a Java classname with a
+            # package named "tests" also ends in .py, and TestNG repeats are distinct runs.
             foldable = True
             if frame:
                 frame.foldable = True
@@ -436,7 +466,9 @@ def _properties(element: etree._Element) -> dict[str, str]:
         if prop.tag == "property":
             name = prop.get("name")
             if name is not None:
-                found[name] = prop.get("value") if prop.get("value") is not None else (prop.text or "")
+                found[name] = (
+                    prop.get("value") if prop.get("value") is not None else (prop.text or "")
+                )
     return found
 
 

@@ -69,7 +69,17 @@ def _outer_bracket_start(name: str) -> int:
 # A Python module component a test runner collects: ``test_math``, ``math_test``, ``tests``.
 _PY_TEST_MODULE = re.compile(r"(test_\w*|\w+_test|tests?|conftest)\Z")
 _SOURCE_SUFFIXES = (
-    ".py", ".js", ".jsx", ".mjs", ".cjs", ".ts", ".tsx", ".mts", ".rb", ".php", ".feature",
+    ".py",
+    ".js",
+    ".jsx",
+    ".mjs",
+    ".cjs",
+    ".ts",
+    ".tsx",
+    ".mts",
+    ".rb",
+    ".php",
+    ".feature",
 )
 
 

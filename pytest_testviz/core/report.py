@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections import Counter
 from pathlib import Path
-
 from typing import Any
 
 from .errors import SidecarError
@@ -145,6 +144,11 @@ def apply_test_meta(results: list[TestResult], sidecar: Sidecar) -> None:
             result.markers = list(meta.markers)
         if meta.source_hash:
             result.source_hash = meta.source_hash
+        if meta.attempts and not result.attempts:
+            result.attempts = [
+                Attempt(a.status, a.error_type, a.message, a.text) for a in meta.attempts
+            ]
+            result.flaky = result.flaky or result.status == "passed"
 
 
 def _run_info(

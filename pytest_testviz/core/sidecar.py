@@ -22,8 +22,42 @@ SIDECAR_SUFFIX = ".meta.json"
 SCHEMA_VERSION = 1
 _MAX_SIDECAR_BYTES = 64 * 1024 * 1024
 
+#: pytest markers that say how a test runs, not what it is about: not feature tags.
+RUNNER_MARKERS = frozenset(
+    {
+        "parametrize",
+        "skip",
+        "skipif",
+        "xfail",
+        "usefixtures",
+        "filterwarnings",
+        "testviz",
+        "flaky",
+        "timeout",
+        "asyncio",
+        "anyio",
+        "django_db",
+        "order",
+        "dependency",
+        "tryfirst",
+        "trylast",
+        "no_cover",
+    }
+)
+
 RunId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}$")]
 ShortText = Annotated[str, StringConstraints(max_length=1024)]
+
+
+class AttemptMeta(BaseModel):
+    """One failed try of a test that was then run again."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    status: Literal["failed", "error"] = "failed"
+    error_type: ShortText | None = None
+    message: str | None = None
+    text: str | None = None
 
 
 class TestMeta(BaseModel):
@@ -39,6 +73,8 @@ class TestMeta(BaseModel):
     source_hash: ShortText | None = None
     #: The pytest node id, where the producer is pytest.
     nodeid: str | None = None
+    #: Earlier failed attempts of a test that was rerun (JUnit XML has no standard place).
+    attempts: list[AttemptMeta] = Field(default_factory=list)
 
 
 class Sidecar(BaseModel):

@@ -1,0 +1,205 @@
+"""Turning pytest's reports into one finished record per test.
+
+Reports arrive per phase (setup, call, teardown), under xdist interleaved between workers,
+and under pytest-rerunfailures once per attempt with the outcome ``"rerun"``. They are keyed
+by ``(nodeid, worker)`` as pytest's own JUnit writer does, and a test is closed on its final
+teardown report.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from .core.results import Attempt, Status
+
+# Characters XML 1.0 cannot hold; pytest's JUnit writer shows them as "#xNN", and so do we,
+# so that a test's name (and so its id) is the same in both files.
+_ILLEGAL_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_safe(text: str) -> str:
+    return _ILLEGAL_XML.sub(lambda match: f"#x{ord(match.group()):02X}", text)
+
+
+def mangle_nodeid(nodeid: str) -> tuple[str, str]:
+    """``(classname, name)`` for a node id, exactly as pytest's ``--junitxml`` writes them."""
+    path, bracket, params = nodeid.partition("[")
+    names = path.split("::")
+    names[0] = re.sub(r"\.py$", "", names[0].replace("/", "."))
+    names[-1] += bracket + params
+    return ".".join(names[:-1]), xml_safe(names[-1])
+
+
+@dataclass
+class TestRecord:
+    """Everything collected about one test, until its last report arrives."""
+
+    __test__ = False
+
+    nodeid: str
+    classname: str
+    name: str
+    file: str | None = None
+    line: int | None = None
+    status: Status = "passed"
+    duration: float = 0.0
+    error_type: str | None = None
+    message: str | None = None
+    text: str | None = None
+    skip_type: str | None = None
+    stdout: list[str] = field(default_factory=list)
+    stderr: list[str] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+    rerun_pending: bool = False
+
+    @property
+    def flaky(self) -> bool:
+        return bool(self.attempts) and self.status == "passed"
+
+
+def _longrepr_text(report: pytest.TestReport | pytest.CollectReport) -> str:
+    return str(report.longreprtext or "")
+
+
+def _crash_message(report: pytest.TestReport | pytest.CollectReport) -> tuple[str | None, str]:
+    """``(exception type, "Type: message")`` of a failure, as pytest's JUnit writer words it."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None:
+        message = str(crash.message)
+        kind = message.split(":", 1)[0] if ":" in message.split("\n", 1)[0] else None
+        return kind, message
+    text = _longrepr_text(report)
+    return None, text.strip().splitlines()[-1] if text.strip() else "failed"
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        reason = str(longrepr[2])
+        return reason.removeprefix("Skipped: ")
+    return _longrepr_text(report)
+
+
+class Recorder:
+    """Collects records from reports; finished records are handed back for writing."""
+
+    def __init__(self) -> None:
+        self.open: dict[tuple[str, str | None], TestRecord] = {}
+        self.finished: list[TestRecord] = []
+
+    def _record(self, report: pytest.TestReport) -> TestRecord:
+        key = (report.nodeid, _worker(report))
+        record = self.open.get(key)
+        if record is None:
+            classname, name = mangle_nodeid(report.nodeid)
+            path, line, _ = report.location
+            record = TestRecord(
+                report.nodeid,
+                classname,
+                name,
+                file=path,
+                line=line + 1 if line is not None else None,
+            )
+            self.open[key] = record
+        return record
+
+    def add(self, report: pytest.TestReport) -> None:
+        record = self._record(report)
+        meta = getattr(report, "testviz_meta", None)
+        if meta:
+            record.meta = meta
+        record.duration += report.duration
+        if report.when == "teardown":
+            _capture_output(record, report)  # a teardown report holds every phase's output
+        if report.outcome == "rerun":
+            kind, message = _crash_message(report)
+            record.attempts.append(Attempt("failed", kind, message, _longrepr_text(report)))
+            record.rerun_pending = True
+            return
+        if report.when == "call" or report.outcome != "passed":
+            self._outcome(record, report)
+        if report.when == "teardown":
+            if record.rerun_pending:
+                # The end of an attempt that will be run again: start the next one afresh.
+                record.rerun_pending = False
+                record.status, record.message, record.text, record.error_type = (
+                    "passed",
+                    None,
+                    None,
+                    None,
+                )
+                record.skip_type = None
+                return
+            self.finished.append(self.open.pop((report.nodeid, _worker(report))))
+
+    def _outcome(self, record: TestRecord, report: pytest.TestReport) -> None:
+        if report.outcome == "skipped":
+            if hasattr(report, "wasxfail"):
+                record.status, record.skip_type = "skipped", "pytest.xfail"
+                record.message = str(report.wasxfail) or "expected failure"
+            elif record.status == "passed":
+                record.status, record.skip_type = "skipped", "pytest.skip"
+                record.message = _skip_reason(report)
+            return
+        if report.outcome == "passed":
+            return  # a passed call, or a non-strict xpass: passed
+        kind, message = _crash_message(report)
+        text = _longrepr_text(report)
+        if report.when == "call":
+            if hasattr(report, "wasxfail"):  # strict xpass
+                kind, message = None, f"[XPASS(strict)] {report.wasxfail}"
+            record.status, record.error_type, record.message, record.text = (
+                "failed",
+                kind,
+                message,
+                text,
+            )
+        elif record.status == "failed":
+            # Failed, then errored in teardown: still a failure; keep the teardown's story too.
+            record.text = f"{record.text}\n\nthen failed on teardown with {message!r}\n{text}"
+        else:
+            record.status, record.error_type = "error", kind
+            record.message = f"failed on {report.when} with {message!r}"
+            record.text = text
+
+    def add_collect_error(self, report: pytest.CollectReport) -> None:
+        """A module that fails to import is an error result, never silently dropped."""
+        classname, name = mangle_nodeid(report.nodeid)
+        kind, message = _crash_message(report)
+        record = TestRecord(
+            report.nodeid,
+            classname,
+            name,
+            file=report.nodeid.split("::")[0] or None,
+            status="error",
+            error_type=kind,
+            message=f"collection failure: {message}",
+            text=_longrepr_text(report),
+        )
+        self.finished.append(record)
+
+    def close_dangling(self) -> None:
+        """Records whose teardown never came (an interrupted session): finish them as they are."""
+        self.finished.extend(self.open.values())
+        self.open.clear()
+
+
+def _worker(report: pytest.TestReport) -> str | None:
+    node = getattr(report, "node", None)
+    return getattr(node, "workerid", None) or (str(node) if node is not None else None)
+
+
+def _capture_output(record: TestRecord, report: pytest.TestReport) -> None:
+    record.stdout, record.stderr = [], []
+    for title, content in report.sections:
+        if not content:
+            continue
+        if title.startswith("Captured stdout"):
+            record.stdout.append(content)
+        elif title.startswith(("Captured stderr", "Captured log")):
+            record.stderr.append(content)

@@ -1,0 +1,163 @@
+"""The plugin's options: each a command-line flag, an environment variable and an ini key.
+
+Precedence, everywhere: the command line, then the environment, then the ini file, then the
+default. A bad value is a usage error that names where it came from.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+DEFAULT_DIR = ".testviz"
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_KEEP = 20
+DEFAULT_MAX_OUTPUT = 64 * 1024
+DEFAULT_BACKLOG_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str  # the ini key; the flag is --testviz-<rest>, the variable TESTVIZ_<REST>
+    help: str
+    metavar: str
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def dest(self) -> str:
+        return self.name
+
+    @property
+    def env(self) -> str:
+        return self.name.upper()
+
+
+URL = Option("testviz_url", "send each run to the pytest-testviz server at URL", "URL")
+DIR = Option(
+    "testviz_dir",
+    f"write the JUnit XML and sidecar of each run here (default: {DEFAULT_DIR}/)",
+    "DIR",
+)
+PROJECT = Option("testviz_project", "project name (default: the rootdir's name)", "NAME")
+TOKEN = Option(
+    "testviz_token", "ingest token for the server (prefer the TESTVIZ_TOKEN variable)", "TOKEN"
+)
+TIMEOUT = Option(
+    "testviz_timeout",
+    f"seconds to wait for the server per request (default: {DEFAULT_TIMEOUT:g})",
+    "SECONDS",
+)
+KEEP = Option(
+    "testviz_keep", f"sent reports to keep in the directory (default: {DEFAULT_KEEP})", "N"
+)
+MAX_OUTPUT = Option(
+    "testviz_max_output",
+    f"characters of captured output kept per test (default: {DEFAULT_MAX_OUTPUT})",
+    "N",
+)
+OPTIONS = (URL, DIR, PROJECT, TOKEN, TIMEOUT, KEEP, MAX_OUTPUT)
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("testviz", "pytest-testviz: send results to a test-results server")
+    for option in OPTIONS:
+        group.addoption(
+            option.flag,
+            dest=option.dest,
+            default=None,
+            metavar=option.metavar,
+            help=f"{option.help} [env {option.env}, ini {option.name}]",
+        )
+        parser.addini(option.name, option.help, default=None)
+
+
+@dataclass(frozen=True)
+class Settings:
+    url: str | None
+    directory: Path
+    project: str
+    token: str | None
+    timeout: float
+    keep: int
+    max_output: int
+
+
+def _raw(config: pytest.Config, env: Mapping[str, str], option: Option) -> tuple[str | None, str]:
+    """The value and a description of where it came from."""
+    value = config.getoption(option.dest, None)
+    if value is not None:
+        return str(value), f"the command line ({option.flag})"
+    if env.get(option.env):
+        return env[option.env], f"the {option.env} environment variable"
+    ini = config.getini(option.name)
+    if ini:
+        return str(ini), f"the {option.name} ini option"
+    return None, "the default"
+
+
+def _number(kind: Callable[[str], Any], minimum: float, exclusive: bool) -> Callable[[str], Any]:
+    def convert(text: str) -> Any:
+        value = kind(text)
+        if value < minimum or (exclusive and value == minimum):
+            raise ValueError
+        return value
+
+    return convert
+
+
+def _get(
+    config: pytest.Config,
+    env: Mapping[str, str],
+    option: Option,
+    convert: Callable[[str], Any] | None = None,
+    expected: str = "",
+) -> Any:
+    raw, source = _raw(config, env, option)
+    if raw is None or convert is None:
+        return raw
+    try:
+        return convert(raw.strip())
+    except ValueError:
+        raise pytest.UsageError(
+            f"Invalid {option.name} {raw!r} from {source}: expected {expected}"
+        ) from None
+
+
+def _url(text: str) -> str:
+    parsed = urlparse(text)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError
+    return text.rstrip("/")
+
+
+def resolve(config: pytest.Config, env: Mapping[str, str] | None = None) -> Settings | None:
+    """The plugin's settings, or ``None`` when neither a URL nor a directory is set."""
+    env = os.environ if env is None else env
+    url = _get(config, env, URL, _url, "an http:// or https:// URL")
+    directory = _get(config, env, DIR)
+    if url is None and directory is None:
+        return None
+    root = Path(config.rootpath)
+    return Settings(
+        url=url,
+        directory=(root / (directory or DEFAULT_DIR)).resolve(),
+        project=_get(config, env, PROJECT) or root.name or "default",
+        token=_get(config, env, TOKEN),
+        timeout=_get(config, env, TIMEOUT, _number(float, 0, True), "a number of seconds > 0")
+        or DEFAULT_TIMEOUT,
+        keep=_get(config, env, KEEP, _number(int, 0, False), "a whole number >= 0")
+        if _raw(config, env, KEEP)[0] is not None
+        else DEFAULT_KEEP,
+        max_output=_get(config, env, MAX_OUTPUT, _number(int, 0, False), "a whole number >= 0")
+        if _raw(config, env, MAX_OUTPUT)[0] is not None
+        else DEFAULT_MAX_OUTPUT,
+    )

@@ -1,0 +1,85 @@
+"""The report directory: pending reports at the top, sent ones in ``sent/``.
+
+A report is written sidecar first, then XML, each through a temporary file and a rename, so
+a pending ``<run_id>.xml`` always has its sidecar and is never half written. Nothing pending
+is ever deleted; of the sent ones, the newest ``keep`` are kept.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .core.sidecar import sidecar_path
+
+SENT = "sent"
+GITIGNORE = "# Written by pytest-testviz: test reports, not for version control.\n*\n"
+
+
+@dataclass(frozen=True)
+class Spooled:
+    xml: Path
+    meta: Path
+
+    @property
+    def run_id(self) -> str:
+        return self.xml.name.removesuffix(".xml")
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def prepare(directory: Path) -> None:
+    """Create the directory with a ``.gitignore`` in it, as pytest does for its cache."""
+    (directory / SENT).mkdir(parents=True, exist_ok=True)
+    ignore = directory / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text(GITIGNORE, encoding="utf-8")
+
+
+def write(directory: Path, run_id: str, xml: bytes, meta: bytes) -> Spooled:
+    prepare(directory)
+    spooled = Spooled(directory / f"{run_id}.xml", sidecar_path(directory / f"{run_id}.xml"))
+    _write_atomic(spooled.meta, meta)
+    _write_atomic(spooled.xml, xml)
+    return spooled
+
+
+def pending(directory: Path) -> list[Spooled]:
+    """Reports not yet acknowledged by a server, oldest first."""
+    if not directory.is_dir():
+        return []
+    found = [
+        Spooled(path, sidecar_path(path))
+        for path in directory.glob("*.xml")
+        if path.is_file() and not path.name.startswith(".")
+    ]
+    found.sort(key=lambda spooled: (spooled.xml.stat().st_mtime_ns, spooled.xml.name))
+    return found
+
+
+def mark_sent(spooled: Spooled, keep: int) -> None:
+    """Move an acknowledged report into ``sent/`` and prune the oldest beyond ``keep``."""
+    sent = spooled.xml.parent / SENT
+    sent.mkdir(exist_ok=True)
+    if spooled.meta.exists():
+        os.replace(spooled.meta, sent / spooled.meta.name)
+    os.replace(spooled.xml, sent / spooled.xml.name)
+    prune(sent, keep)
+
+
+def prune(sent: Path, keep: int) -> None:
+    reports = sorted(sent.glob("*.xml"), key=lambda path: path.stat().st_mtime_ns, reverse=True)
+    for old in reports[keep:]:
+        sidecar_path(old).unlink(missing_ok=True)
+        old.unlink(missing_ok=True)
