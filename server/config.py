@@ -58,7 +58,9 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigError(f"invalid {name}={raw!r} in the environment: not a whole number") from None
+        raise ConfigError(
+            f"invalid {name}={raw!r} in the environment: not a whole number"
+        ) from None
     if value < minimum:
         raise ConfigError(f"invalid {name}={raw!r} in the environment: at least {minimum}")
     return value
@@ -109,7 +111,9 @@ def load_settings(test_config: Mapping[str, Any] | None, instance_path: str) -> 
     settings = settings_from_env(os.environ, instance_path)
     if not test_config:
         return settings
-    known = {name: test_config[name] for name in Settings.__dataclass_fields__ if name in test_config}
+    known = {
+        name: test_config[name] for name in Settings.__dataclass_fields__ if name in test_config
+    }
     values = {**settings.__dict__, **known}
     if "ingest_tokens" in known:
         values["ingest_tokens"] = tuple(known["ingest_tokens"])

@@ -82,7 +82,9 @@ def upgrade_database(engine: Engine, revision: str = "head") -> None:
         connection = connection.execution_options(testviz_write=True)
         with connection.begin():
             if engine.dialect.name == "postgresql":
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY}
+                )
             command.upgrade(alembic_config(connection), revision)
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, and_, select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
@@ -116,11 +116,7 @@ def _retrying(work: Callable[[], T], session: Session) -> T:
 def _is_transient(exc: DBAPIError) -> bool:
     text = str(exc.orig).lower()
     code = getattr(exc.orig, "sqlstate", None)
-    return (
-        "database is locked" in text
-        or "deadlock" in text
-        or code in {"40001", "40P01", "55P03"}
-    )
+    return "database is locked" in text or "deadlock" in text or code in {"40001", "40P01", "55P03"}
 
 
 def _insert(session: Session, table: Any) -> Insert:
@@ -180,16 +176,17 @@ def _ingest(report: Report, session: Session) -> IngestRunResponse:
     ).scalar()
     if run_pk is None:
         session.rollback()
-        return IngestRunResponse(
-            run_id=run.run_id, status="skipped", counts=_counts(report, 0, 0)
-        )
+        return IngestRunResponse(run_id=run.run_id, status="skipped", counts=_counts(report, 0, 0))
     definition_pks, new_definitions = _upsert_definitions(session, report, run_pk, now)
     _insert_results(session, report.results, definition_pks, run_pk)
     groups = _upsert_failure_groups(session, report, run_pk, now)
     session.commit()
     log.info(
         "ingested run %s (%s): %d tests, %d new definitions",
-        run.run_id, run.project, report.totals.tests, new_definitions,
+        run.run_id,
+        run.project,
+        report.totals.tests,
+        new_definitions,
     )
     return IngestRunResponse(
         run_id=run.run_id, status="created", counts=_counts(report, new_definitions, groups)
@@ -242,14 +239,40 @@ def _run_row(report: Report, now: datetime) -> dict[str, Any]:
     }
 
 
-_DECLARED_FIELDS = ("suite", "file", "line", "source_hash", "declared_owner", "declared_tags", "markers")
+_DECLARED_FIELDS = (
+    "suite",
+    "file",
+    "line",
+    "source_hash",
+    "declared_owner",
+    "declared_tags",
+    "markers",
+)
 _DEFINITION_COLUMNS = (
-    "project", "test_id", "name", "base_name", "params", "classname", *_DECLARED_FIELDS,
-    "tags", "first_seen_at", "last_seen_at", "first_run_pk", "last_run_pk",
+    "project",
+    "test_id",
+    "name",
+    "base_name",
+    "params",
+    "classname",
+    *_DECLARED_FIELDS,
+    "tags",
+    "first_seen_at",
+    "last_seen_at",
+    "first_run_pk",
+    "last_run_pk",
 )
 _RESULT_COLUMNS = (
-    "run_pk", "definition_pk", "status", "flaky", "duration", "error_type", "message", "text",
-    "fingerprint", "attempts",
+    "run_pk",
+    "definition_pk",
+    "status",
+    "flaky",
+    "duration",
+    "error_type",
+    "message",
+    "text",
+    "fingerprint",
+    "attempts",
 )
 
 
@@ -294,12 +317,25 @@ def _upsert_definitions(
     new_definitions = 0
     if missing:
         rows_to_insert = [
-            (project, test_id, *_definition_row(wanted[test_id]).values(), [], now, now, run_pk, run_pk)
+            (
+                project,
+                test_id,
+                *_definition_row(wanted[test_id]).values(),
+                [],
+                now,
+                now,
+                run_pk,
+                run_pk,
+            )
             for test_id in missing
         ]
         inserted = insert_new_returning(
-            session, table, _DEFINITION_COLUMNS, rows_to_insert,
-            conflict=("project", "test_id"), key="test_id",
+            session,
+            table,
+            _DEFINITION_COLUMNS,
+            rows_to_insert,
+            conflict=("project", "test_id"),
+            key="test_id",
         )
         for pk, test_id in inserted:
             known[test_id] = pk
@@ -325,9 +361,9 @@ def _upsert_definitions(
         )
     if changed:
         session.execute(
-            update(table).where(table.c.id == _bind("id")).values(
-                {name: _bind(name) for name in _DECLARED_FIELDS}
-            ),
+            update(table)
+            .where(table.c.id == _bind("id"))
+            .values({name: _bind(name) for name in _DECLARED_FIELDS}),
             [{f"b_{key}": value for key, value in row.items()} for row in changed],
         )
     return known, new_definitions

@@ -8,10 +8,24 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from .schemas import ErrorBody, Health, IngestRunRequest, IngestRunResponse, IntegrityOut, RunDetail, RunList
+from .schemas import (
+    ErrorBody,
+    Health,
+    IngestRunRequest,
+    IngestRunResponse,
+    IntegrityOut,
+    RunDetail,
+    RunList,
+)
 
 _MODELS: tuple[type[BaseModel], ...] = (
-    ErrorBody, Health, IngestRunRequest, IngestRunResponse, IntegrityOut, RunDetail, RunList,
+    ErrorBody,
+    Health,
+    IngestRunRequest,
+    IngestRunResponse,
+    IntegrityOut,
+    RunDetail,
+    RunList,
 )
 
 
@@ -28,19 +42,29 @@ def _errors(*codes: int) -> dict[str, Any]:
 
 
 def _query(name: str, kind: str = "string", description: str = "", **extra: Any) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "description": description,
-            "schema": {"type": kind, **extra}}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": kind, **extra},
+    }
 
 
 _RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}}
-_PAGE = [_query("page", "integer", "page number, from 1", minimum=1),
-         _query("per_page", "integer", "items per page", minimum=1)]
+_PAGE = [
+    _query("page", "integer", "page number, from 1", minimum=1),
+    _query("per_page", "integer", "items per page", minimum=1),
+]
 
 
 @lru_cache(maxsize=1)
 def _components() -> dict[str, Any]:
     _, schema = models_json_schema(
-        [(model, "validation" if model is IngestRunRequest else "serialization") for model in _MODELS],
+        [
+            (model, "validation" if model is IngestRunRequest else "serialization")
+            for model in _MODELS
+        ],
         ref_template="#/components/schemas/{model}",
     )
     return dict(schema.get("$defs", {}))
@@ -49,49 +73,91 @@ def _components() -> dict[str, Any]:
 def openapi_document(version: str) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
-        "info": {"title": "pytest-testviz", "version": version,
-                 "description": "Ingest JUnit XML from any producer; read every run's history."},
+        "info": {
+            "title": "pytest-testviz",
+            "version": version,
+            "description": "Ingest JUnit XML from any producer; read every run's history.",
+        },
         "paths": {
-            "/api/tests/ingest": {"post": {
-                "summary": "Store a run (idempotent by run_id)",
-                "parameters": [_query("project", description="project, for XML bodies without a sidecar")],
-                "requestBody": {"required": True, "content": {
-                    "application/json": {"schema": _ref(IngestRunRequest)},
-                    "multipart/form-data": {"schema": {
-                        "type": "object", "required": ["report"],
-                        "properties": {"report": {"type": "string", "format": "binary"},
-                                       "meta": {"type": "string", "format": "binary"},
-                                       "project": {"type": "string"}}}},
-                    "application/xml": {"schema": {"type": "string"}},
-                }},
-                "responses": {"200": {"description": "created or skipped", "content": _json(IngestRunResponse)},
-                              **_errors(400, 401, 413, 415, 422, 503)},
-            }},
-            "/api/tests/runs": {"get": {
-                "summary": "Runs, newest first",
-                "parameters": [_query("project"), _query("branch"),
-                               _query("status", description="passed or failed", enum=["passed", "failed"]),
-                               *_PAGE],
-                "responses": {"200": {"description": "runs", "content": _json(RunList)}, **_errors(422, 503)},
-            }},
-            "/api/tests/runs/{run_id}": {"get": {
-                "summary": "One run with its results",
-                "parameters": [_RUN_ID,
-                               _query("status", enum=["passed", "failed", "error", "skipped"]),
-                               _query("q", description="substring of the test name"), *_PAGE],
-                "responses": {"200": {"description": "the run", "content": _json(RunDetail)},
-                              **_errors(404, 422, 503)},
-            }},
-            "/api/tests/runs/{run_id}/integrity": {"get": {
-                "summary": "The run's integrity signals",
-                "parameters": [_RUN_ID],
-                "responses": {"200": {"description": "signals", "content": _json(IntegrityOut)},
-                              **_errors(404, 503)},
-            }},
-            "/healthz": {"get": {
-                "summary": "Ready when the database answers",
-                "responses": {"200": {"description": "ok", "content": _json(Health)}},
-            }},
+            "/api/tests/ingest": {
+                "post": {
+                    "summary": "Store a run (idempotent by run_id)",
+                    "parameters": [
+                        _query("project", description="project, for XML bodies without a sidecar")
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": _ref(IngestRunRequest)},
+                            "multipart/form-data": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["report"],
+                                    "properties": {
+                                        "report": {"type": "string", "format": "binary"},
+                                        "meta": {"type": "string", "format": "binary"},
+                                        "project": {"type": "string"},
+                                    },
+                                }
+                            },
+                            "application/xml": {"schema": {"type": "string"}},
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "created or skipped",
+                            "content": _json(IngestRunResponse),
+                        },
+                        **_errors(400, 401, 413, 415, 422, 503),
+                    },
+                }
+            },
+            "/api/tests/runs": {
+                "get": {
+                    "summary": "Runs, newest first",
+                    "parameters": [
+                        _query("project"),
+                        _query("branch"),
+                        _query("status", description="passed or failed", enum=["passed", "failed"]),
+                        *_PAGE,
+                    ],
+                    "responses": {
+                        "200": {"description": "runs", "content": _json(RunList)},
+                        **_errors(422, 503),
+                    },
+                }
+            },
+            "/api/tests/runs/{run_id}": {
+                "get": {
+                    "summary": "One run with its results",
+                    "parameters": [
+                        _RUN_ID,
+                        _query("status", enum=["passed", "failed", "error", "skipped"]),
+                        _query("q", description="substring of the test name"),
+                        *_PAGE,
+                    ],
+                    "responses": {
+                        "200": {"description": "the run", "content": _json(RunDetail)},
+                        **_errors(404, 422, 503),
+                    },
+                }
+            },
+            "/api/tests/runs/{run_id}/integrity": {
+                "get": {
+                    "summary": "The run's integrity signals",
+                    "parameters": [_RUN_ID],
+                    "responses": {
+                        "200": {"description": "signals", "content": _json(IntegrityOut)},
+                        **_errors(404, 503),
+                    },
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "Ready when the database answers",
+                    "responses": {"200": {"description": "ok", "content": _json(Health)}},
+                }
+            },
         },
         "components": {"schemas": _components()},
     }
