@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, has_app_context
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -55,7 +55,11 @@ def resolve_mapping(session: Session, run: Run, server_rules: CodeOwners | None)
     for definition in definitions:
         owner, source = _owner(definition, rules)
         tags = list(definition.declared_tags or []) or sorted(
-            {marker for marker in definition.markers or [] if marker not in RUNNER_MARKERS}
+            {
+                marker
+                for marker in definition.markers or []
+                if marker not in RUNNER_MARKERS and not marker.startswith("owner:")
+            }
         )
         if (owner, source, tags) != (definition.owner, definition.owner_source, definition.tags):
             updates.append(
@@ -262,12 +266,15 @@ class Analyzer:
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._futures: set[Future[None]] = set()
-        self._rules = _server_rules(settings)
+        _server_rules(settings)  # a missing or unreadable file stops start-up
 
     def submit(self, run_id: str) -> None:
         """Analyse a committed run, in the background unless configured to run inline."""
         if not self.settings.analysis_in_background:
-            self.analyse(run_id)
+            if has_app_context():
+                self.analyse(run_id)
+            else:  # resume_pending at start-up
+                self._in_context(run_id)
             return
         with self._lock:
             if self._executor is None:
@@ -293,6 +300,9 @@ class Analyzer:
         with self.app.app_context():
             try:
                 self.analyse(run_id)
+            except Exception:
+                log.exception("analysis of run %s failed", run_id)
+                raise
             finally:
                 db.session.remove()
 
@@ -325,8 +335,13 @@ class Analyzer:
             condition = and_(
                 condition, or_(Run.mapping_state == "pending", Run.integrity_state == "pending")
             )
+        # No in-Python evaluation of the condition against the loaded run: SQLite hands back
+        # naive datetimes, which cannot be compared with ``now``.
         claimed = session.execute(
-            update(Run).where(Run.id == run.id, condition).values(analysis_claimed_at=now)
+            update(Run)
+            .where(Run.id == run.id, condition)
+            .values(analysis_claimed_at=now)
+            .execution_options(synchronize_session=False)
         ).rowcount
         session.commit()
         return bool(claimed)
@@ -339,7 +354,8 @@ class Analyzer:
             try:
                 begin_write(session)
                 if step == "mapping":
-                    changed = resolve_mapping(session, run, self._rules)
+                    # Read again for each run: the file may have changed since start-up.
+                    changed = resolve_mapping(session, run, _server_rules(self.settings))
                     log.info(
                         "mapping resolution for run %s: %d definitions updated", run.run_id, changed
                     )

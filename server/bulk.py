@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Table
-from sqlalchemy.orm import Session
+
+from .database import AnySession
 
 # The SQL below is assembled from our own table and column names (never from input), which
 # is why the S608 warnings are silenced; every value travels as a bound parameter or COPY row.
@@ -41,16 +42,15 @@ def _processed(
 
 
 def insert_rows(
-    session: Session, table: Table, columns: Sequence[str], rows: Sequence[Row]
+    session: AnySession, table: Table, columns: Sequence[str], rows: Sequence[Row]
 ) -> None:
     """Append ``rows`` (tuples in ``columns`` order) to ``table``, in the open transaction."""
     if not rows:
         return
     connection = session.connection()
     dialect = connection.dialect
-    raw = connection.connection.dbapi_connection
-    assert raw is not None
-    values = _processed(rows, _processors(table, columns, dialect))
+    raw: Any = connection.connection.dbapi_connection
+    values = list(_processed(rows, _processors(table, columns, dialect)))
     names = ", ".join(columns)
     if dialect.name == "postgresql":
         with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
@@ -66,7 +66,7 @@ def insert_rows(
 
 
 def insert_new_returning(
-    session: Session,
+    session: AnySession,
     table: Table,
     columns: Sequence[str],
     rows: Sequence[Row],
@@ -79,11 +79,10 @@ def insert_new_returning(
         return []
     connection = session.connection()
     dialect = connection.dialect
-    raw = connection.connection.dbapi_connection
-    assert raw is not None
+    raw: Any = connection.connection.dbapi_connection
     names = ", ".join(columns)
     on_conflict = f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
-    values = _processed(rows, _processors(table, columns, dialect))
+    values = list(_processed(rows, _processors(table, columns, dialect)))
     if dialect.name == "postgresql":
         staging = f"testviz_stage_{table.name}"
         with raw.cursor() as cursor:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 from .database import upgrade_database
 from .db import db
@@ -13,6 +14,7 @@ from .sync import report_files, sync_test_results
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db_command() -> None:
     """Create the tables, or bring an older database up to date (same as upgrade)."""
     upgrade_database(db.engine)
@@ -20,6 +22,7 @@ def init_db_command() -> None:
 
 
 @click.command("upgrade")
+@with_appcontext
 @click.option("--revision", default="head", show_default=True, help="the migration to go to")
 def upgrade_command(revision: str) -> None:
     """Apply the schema migrations (what start-up does by itself)."""
@@ -28,6 +31,7 @@ def upgrade_command(revision: str) -> None:
 
 
 @click.command("sync")
+@with_appcontext
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), required=False)
 def sync_command(directory: Path | None) -> None:
     """Ingest every report in DIRECTORY (default: TEST_RESULTS_DIR) not yet ingested."""
@@ -59,6 +63,7 @@ def sync_command(directory: Path | None) -> None:
 
 
 @click.command("reanalyze")
+@with_appcontext
 @click.argument("run_id")
 def reanalyze_command(run_id: str) -> None:
     """Run mapping resolution and the integrity check for RUN_ID again."""

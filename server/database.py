@@ -27,6 +27,8 @@ from sqlalchemy.orm import Session, scoped_session
 from .db import Base
 
 log = logging.getLogger(__name__)
+#: A session, or Flask-SQLAlchemy's scoped ``db.session`` that stands for one.
+AnySession = Session | scoped_session[Any]
 MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_LOCK_KEY = 0x7E57_715  # any constant: the advisory lock that serialises upgrades
 
@@ -105,15 +107,14 @@ def _upgrade_lock(engine: Engine) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def begin_write(session: Session | scoped_session[Session]) -> None:
+def begin_write(session: AnySession) -> None:
     """Start the session's next transaction as a write transaction.
 
     On SQLite that is ``BEGIN IMMEDIATE``: a transaction that reads and then writes would
     otherwise fail with "database is locked" whenever another writer committed in between.
     Ends a read-only transaction the session may still hold.
     """
-    if isinstance(session, scoped_session):
-        session = session()
-    if session.in_transaction():
-        session.commit()
-    session.connection(execution_options={"testviz_write": True})
+    real: Session = session() if isinstance(session, scoped_session) else session
+    if real.in_transaction():
+        real.commit()
+    real.connection(execution_options={"testviz_write": True})

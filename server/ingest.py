@@ -15,18 +15,16 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import Table, and_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.orm import Session
-from sqlalchemy.sql.dml import Insert
 
-from pytest_testviz.core import Report, RunInfo, Totals, fold_repeats
+from pytest_testviz.core import DeclaredTotals, Report, RunInfo, Totals, fold_repeats
 from pytest_testviz.core.report import build_result, repeated_ids
 from pytest_testviz.core.results import TestResult
 
 from .bulk import insert_new_returning, insert_rows
-from .database import begin_write
+from .database import AnySession, begin_write
 from .models import FailureGroup, Run, TestDefinition, TestResultRow
 from .schemas import IngestCounts, IngestRunRequest, IngestRunResponse
 
@@ -79,8 +77,6 @@ def report_from_request(request: IngestRunRequest) -> Report:
         started_at=request.started_at.isoformat() if request.started_at else None,
         finished_at=request.finished_at.isoformat() if request.finished_at else None,
     )
-    from pytest_testviz.core import DeclaredTotals
-
     return Report(
         run=run,
         results=folded,
@@ -93,13 +89,13 @@ def report_from_request(request: IngestRunRequest) -> Report:
     )
 
 
-def ingest_run(payload: IngestRunRequest | Report, session: Session) -> IngestRunResponse:
+def ingest_run(payload: IngestRunRequest | Report, session: AnySession) -> IngestRunResponse:
     """Store a run; ``status`` is ``created``, or ``skipped`` when the run_id is known."""
     report = payload if isinstance(payload, Report) else report_from_request(payload)
     return _retrying(lambda: _ingest(report, session), session)
 
 
-def _retrying(work: Callable[[], T], session: Session) -> T:
+def _retrying(work: Callable[[], T], session: AnySession) -> T:
     """Run a write transaction again when the database asks for it (lock, deadlock)."""
     for attempt in range(_RETRIES):
         try:
@@ -119,7 +115,10 @@ def _is_transient(exc: DBAPIError) -> bool:
     return "database is locked" in text or "deadlock" in text or code in {"40001", "40P01", "55P03"}
 
 
-def _insert(session: Session, table: Any) -> Insert:
+Upsert = postgresql.Insert | sqlite.Insert
+
+
+def _insert(session: AnySession, table: Table) -> Upsert:
     """The dialect's INSERT, which knows ``ON CONFLICT``."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
@@ -163,7 +162,7 @@ def _counts(report: Report, new_definitions: int, groups: int) -> IngestCounts:
     )
 
 
-def _ingest(report: Report, session: Session) -> IngestRunResponse:
+def _ingest(report: Report, session: AnySession) -> IngestRunResponse:
     now = utcnow()
     run = report.run
     begin_write(session)
@@ -293,7 +292,7 @@ def _definition_row(result: TestResult) -> dict[str, Any]:
 
 
 def _upsert_definitions(
-    session: Session, report: Report, run_pk: int, now: datetime
+    session: AnySession, report: Report, run_pk: int, now: datetime
 ) -> tuple[dict[str, int], int]:
     """Make sure every test has a definition; returns ``test_id -> pk`` and how many are new."""
     project = report.run.project
@@ -351,32 +350,26 @@ def _upsert_definitions(
                     inserted.append((pk, test_id))  # SQLite: ours, not a concurrent run's
         new_definitions = len(inserted)
 
-    fresh = set(missing)
-    existing_pks = [known[test_id] for test_id in ids if test_id not in fresh]
-    for chunk in _chunks(existing_pks):
+    created = set(missing)
+    existing_pks = [known[test_id] for test_id in ids if test_id not in created]
+    for pks in _chunks(existing_pks):
         session.execute(
             update(table)
-            .where(table.c.id.in_(chunk), table.c.last_run_pk < run_pk)
+            .where(table.c.id.in_(pks), table.c.last_run_pk < run_pk)
             .values(last_seen_at=now, last_run_pk=run_pk)
         )
     if changed:
         session.execute(
             update(table)
-            .where(table.c.id == _bind("id"))
-            .values({name: _bind(name) for name in _DECLARED_FIELDS}),
+            .where(table.c.id == bindparam("b_id"))
+            .values({name: bindparam(f"b_{name}") for name in _DECLARED_FIELDS}),
             [{f"b_{key}": value for key, value in row.items()} for row in changed],
         )
     return known, new_definitions
 
 
-def _bind(name: str) -> Any:
-    from sqlalchemy import bindparam
-
-    return bindparam(f"b_{name}")
-
-
 def _insert_results(
-    session: Session, results: list[TestResult], definition_pks: dict[str, int], run_pk: int
+    session: AnySession, results: list[TestResult], definition_pks: dict[str, int], run_pk: int
 ) -> None:
     rows = [
         (
@@ -393,10 +386,10 @@ def _insert_results(
         )
         for result in results
     ]
-    insert_rows(session, TestResultRow.__table__, _RESULT_COLUMNS, rows)  # type: ignore[arg-type]
+    insert_rows(session, TestResultRow.__table__, _RESULT_COLUMNS, rows)
 
 
-def _upsert_failure_groups(session: Session, report: Report, run_pk: int, now: datetime) -> int:
+def _upsert_failure_groups(session: AnySession, report: Report, run_pk: int, now: datetime) -> int:
     """Count this run's failures into their groups (project x fingerprint)."""
     groups: dict[str, dict[str, Any]] = {}
     for result in report.results:
@@ -435,21 +428,3 @@ def _upsert_failure_groups(session: Session, report: Report, run_pk: int, now: d
         [groups[key] for key in sorted(groups)],
     )
     return len(groups)
-
-
-def ingest_report(
-    report: Report, session: Session, on_created: Callable[[str], None] | None = None
-) -> IngestRunResponse:
-    """:func:`ingest_run` for a parsed report, calling ``on_created`` after a new run commits."""
-    response = ingest_run(report, session)
-    if response.status == "created" and on_created is not None:
-        on_created(response.run_id)
-    return response
-
-
-def existing_run(session: Session, run_id: str) -> Run | None:
-    return session.execute(select(Run).where(Run.run_id == run_id)).scalar_one_or_none()
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
