@@ -116,7 +116,8 @@ class Recorder:
         record.duration += report.duration
         if report.when == "teardown":
             _capture_output(record, report)  # a teardown report holds every phase's output
-        if report.outcome == "rerun":
+        outcome: str = report.outcome  # pytest-rerunfailures adds "rerun"
+        if outcome == "rerun":
             kind, message = _crash_message(report)
             record.attempts.append(Attempt("failed", kind, message, _longrepr_text(report)))
             record.rerun_pending = True

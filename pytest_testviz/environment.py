@@ -127,7 +127,7 @@ def installed_distributions() -> list[str]:
     """``name==version`` of every installed distribution, sorted and de-duplicated."""
     found = set()
     for dist in metadata.distributions():
-        name = dist.metadata.get("Name")
+        name = dist.name
         if name:
             found.add(f"{name.lower().replace('_', '-')}=={dist.version}")
     return sorted(found)

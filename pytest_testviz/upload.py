@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -63,13 +64,11 @@ def send(
                 time.sleep(BACKOFF * 2 ** (attempt - 1))
             try:
                 with open(report, "rb") as xml:
-                    files: dict[str, tuple[str, object, str]] = {
-                        "report": (report.name, xml, "application/xml")
-                    }
+                    files: dict[str, Any] = {"report": (report.name, xml, "application/xml")}
                     meta_handle = open(meta, "rb") if meta is not None and meta.is_file() else None  # noqa: SIM115
                     try:
                         if meta_handle is not None:
-                            files["meta"] = (meta.name, meta_handle, "application/json")  # type: ignore[union-attr]
+                            files["meta"] = (meta_handle.name, meta_handle, "application/json")
                         response = http.post(
                             url.rstrip("/") + INGEST_PATH,
                             files=files,

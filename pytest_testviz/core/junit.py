@@ -331,7 +331,7 @@ class JUnitReader:
         properties: dict[str, str] = {}
         for child in element:
             tag = child.tag
-            child_status = _RESULT_STATUS.get(tag)  # type: ignore[call-overload]
+            child_status = _RESULT_STATUS.get(tag)
             if child_status is not None:
                 severity = SEVERITY[child_status]
                 if severity > SEVERITY[status]:
@@ -440,9 +440,8 @@ def _free(element: etree._Element) -> None:
 
 
 def _text(element: etree._Element) -> str | None:
-    if len(element):
-        return "".join(element.itertext()) or None
-    return element.text
+    text: str | None = "".join(element.itertext()) or None if len(element) else element.text
+    return text
 
 
 def _attempt(element: etree._Element, status: str) -> Attempt:

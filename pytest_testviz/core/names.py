@@ -66,8 +66,9 @@ def _outer_bracket_start(name: str) -> int:
     return -1
 
 
-# A Python module component a test runner collects: ``test_math``, ``math_test``, ``tests``.
-_PY_TEST_MODULE = re.compile(r"(test_\w*|\w+_test|tests?|conftest)\Z")
+# A Python test module pytest collects by default: ``test_math``, ``math_test``. (Not a bare
+# ``tests``: Java packages are called that too, and a wrong path is worse than none.)
+_PY_TEST_MODULE = re.compile(r"(test_\w*|\w+_test)\Z")
 _SOURCE_SUFFIXES = (
     ".py",
     ".js",

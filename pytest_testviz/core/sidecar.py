@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from .errors import SidecarError
 
 SIDECAR_SUFFIX = ".meta.json"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 _MAX_SIDECAR_BYTES = 64 * 1024 * 1024
 
 #: pytest markers that say how a test runs, not what it is about: not feature tags.
