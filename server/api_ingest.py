@@ -60,6 +60,20 @@ def _decompressed(data: bytes, what: str) -> bytes:
     return out
 
 
+def _project(value: str | None, where: str) -> str | None:
+    """A project named in a form field or the query string, checked like the JSON field."""
+    if value is None or value == "":
+        return None
+    if len(value) > 200 or not value.strip():
+        raise APIError(
+            422,
+            "invalid_request",
+            f"invalid {where} 'project': 1 to 200 characters",
+            {"errors": [{"field": "project", "message": "1 to 200 characters"}]},
+        )
+    return value
+
+
 def _report_from_xml(xml: bytes, meta: bytes | None, project: str | None) -> Report:
     try:
         return parse_junit_xml(xml, meta=meta, project=project, detect_sidecar=False)
@@ -106,12 +120,15 @@ def _from_multipart() -> Report:
     meta_file = request.files.get("meta")
     xml = _decompressed(report.read(), "report")
     meta = _decompressed(meta_file.read(), "sidecar") if meta_file else None
-    return _report_from_xml(xml, meta, request.form.get("project") or request.args.get("project"))
+    project = _project(request.form.get("project"), "form field") or _project(
+        request.args.get("project"), "query parameter"
+    )
+    return _report_from_xml(xml, meta, project)
 
 
 def _from_xml_body() -> Report:
     xml = _decompressed(request.get_data(cache=False), "request body")
-    return _report_from_xml(xml, None, request.args.get("project"))
+    return _report_from_xml(xml, None, _project(request.args.get("project"), "query parameter"))
 
 
 @bp.post("/ingest")

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from pytest_testviz.core.sidecar import RunId
+from pytest_testviz.core.sidecar import BranchName, ProjectName, RunId, SourceHash
 
 Status = Literal["passed", "failed", "error", "skipped"]
 Name = Annotated[str, StringConstraints(max_length=65536)]
@@ -33,7 +33,7 @@ class IngestResult(BaseModel):
     tags: list[Short] = Field(default_factory=list)
     owner: Short | None = None
     markers: list[Short] = Field(default_factory=list)
-    source_hash: Short | None = None
+    source_hash: SourceHash | None = None
 
 
 class IngestRunRequest(BaseModel):
@@ -42,10 +42,10 @@ class IngestRunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     run_id: RunId | None = None
-    project: Annotated[str, StringConstraints(min_length=1, max_length=200)] = "default"
+    project: ProjectName = "default"
     session_id: Short | None = None
     git_sha: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{4,64}$")] | None = None
-    branch: Short | None = None
+    branch: BranchName | None = None
     env_fingerprint: Short | None = None
     env: dict[Short, Short] = Field(default_factory=dict)
     started_at: datetime | None = None

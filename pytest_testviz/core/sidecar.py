@@ -47,6 +47,10 @@ RUNNER_MARKERS = frozenset(
 
 RunId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}$")]
 ShortText = Annotated[str, StringConstraints(max_length=1024)]
+#: Limits the server's columns have: a longer value is a clear error, not a database failure.
+ProjectName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+BranchName = Annotated[str, StringConstraints(max_length=255)]
+SourceHash = Annotated[str, StringConstraints(max_length=128)]
 
 
 class AttemptMeta(BaseModel):
@@ -70,7 +74,7 @@ class TestMeta(BaseModel):
     owner: ShortText | None = None
     markers: list[ShortText] = Field(default_factory=list)
     #: Hash of the test function's source, so history survives a rename.
-    source_hash: ShortText | None = None
+    source_hash: SourceHash | None = None
     #: The pytest node id, where the producer is pytest.
     nodeid: str | None = None
     #: Earlier failed attempts of a test that was rerun (JUnit XML has no standard place).
@@ -84,10 +88,10 @@ class Sidecar(BaseModel):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     run_id: RunId | None = None
-    project: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    project: ProjectName | None = None
     session_id: ShortText | None = None
     git_sha: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{4,64}$")] | None = None
-    branch: ShortText | None = None
+    branch: BranchName | None = None
     env_fingerprint: ShortText | None = None
     #: Allow-listed facts only (Python version, OS, CI provider, build URL): never secrets.
     env: dict[ShortText, ShortText] = Field(default_factory=dict)

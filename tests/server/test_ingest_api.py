@@ -30,20 +30,31 @@ def post_xml(client: Any, body: bytes, **kwargs: Any) -> Any:
 def row_counts(app: Flask) -> dict[str, int]:
     with app.app_context():
         return {
-            model.__tablename__: db.session.execute(select(func.count()).select_from(model)).scalar_one()
+            model.__tablename__: db.session.execute(
+                select(func.count()).select_from(model)
+            ).scalar_one()
             for model in (Run, TestDefinition, TestResultRow, FailureGroup)
         }
 
 
 def test_valid_xml_is_created_with_counts(client: Any) -> None:
-    body = junit(case("test_a"), case("test_b", body=FAIL), case("test_c", body="<skipped/>"),
-                 case("test_d", body="<error message='boom'/>"))
+    body = junit(
+        case("test_a"),
+        case("test_b", body=FAIL),
+        case("test_c", body="<skipped/>"),
+        case("test_d", body="<error message='boom'/>"),
+    )
     response = post_xml(client, body)
     assert response.status_code == 200
     assert response.json["status"] == "created"
     assert response.json["counts"] == {
-        "tests": 4, "passed": 1, "failed": 1, "errors": 1, "skipped": 1,
-        "new_definitions": 4, "failure_groups": 2,
+        "tests": 4,
+        "passed": 1,
+        "failed": 1,
+        "errors": 1,
+        "skipped": 1,
+        "new_definitions": 4,
+        "failure_groups": 2,
     }
 
 
@@ -61,12 +72,26 @@ def test_same_run_twice_is_skipped_and_changes_nothing(app: Flask, client: Any) 
 
 def test_json_request_with_run_id(client: Any) -> None:
     payload = {
-        "run_id": "ci-1234", "project": "shop", "branch": "main", "git_sha": "ABCDEF1234",
-        "session_id": "s-1", "env": {"python": "3.12"},
+        "run_id": "ci-1234",
+        "project": "shop",
+        "branch": "main",
+        "git_sha": "ABCDEF1234",
+        "session_id": "s-1",
+        "env": {"python": "3.12"},
         "results": [
-            {"name": "test_add[1-2]", "classname": "tests.test_math", "status": "passed", "duration": 0.5},
-            {"name": "test_div", "classname": "tests.test_math", "status": "failed",
-             "message": "ZeroDivisionError: division by zero", "text": "Traceback..."},
+            {
+                "name": "test_add[1-2]",
+                "classname": "tests.test_math",
+                "status": "passed",
+                "duration": 0.5,
+            },
+            {
+                "name": "test_div",
+                "classname": "tests.test_math",
+                "status": "failed",
+                "message": "ZeroDivisionError: division by zero",
+                "text": "Traceback...",
+            },
         ],
     }
     response = client.post("/api/tests/ingest", json=payload)
@@ -95,11 +120,20 @@ def test_json_without_run_id_derives_one_from_content(client: Any) -> None:
 
 def test_multipart_with_sidecar(client: Any) -> None:
     body = junit(case("test_a"), case("test_b", body=FAIL))
-    meta = {"run_id": "mp-1", "project": "web", "branch": "feature/x", "git_sha": "0123abcd",
-            "session_id": "sess-9", "tests": {"tests.test_mod::test_a": {"owner": "@team-a", "tags": ["fast"]}}}
+    meta = {
+        "run_id": "mp-1",
+        "project": "web",
+        "branch": "feature/x",
+        "git_sha": "0123abcd",
+        "session_id": "sess-9",
+        "tests": {"tests.test_mod::test_a": {"owner": "@team-a", "tags": ["fast"]}},
+    }
     response = client.post(
         "/api/tests/ingest",
-        data={"report": (io.BytesIO(body), "report.xml"), "meta": (io.BytesIO(json.dumps(meta).encode()), "report.meta.json")},
+        data={
+            "report": (io.BytesIO(body), "report.xml"),
+            "meta": (io.BytesIO(json.dumps(meta).encode()), "report.meta.json"),
+        },
         content_type="multipart/form-data",
     )
     assert response.status_code == 200, response.json
@@ -121,7 +155,9 @@ def test_multipart_without_sidecar_takes_project_field(client: Any) -> None:
 def test_gzip_body_and_gzip_file(client: Any) -> None:
     body = junit(case("test_gz"))
     response = client.post(
-        "/api/tests/ingest", data=gzip.compress(body), content_type="application/xml",
+        "/api/tests/ingest",
+        data=gzip.compress(body),
+        content_type="application/xml",
         headers={"Content-Encoding": "gzip"},
     )
     assert response.status_code == 200
@@ -136,9 +172,15 @@ def test_gzip_body_and_gzip_file(client: Any) -> None:
 
 @pytest.mark.parametrize(
     ("body", "line"),
-    [(b"<testsuite><testcase name='a'", 1), (b"not xml at all", 1), (b"<testsuites>\n<testsuite>\n</testsuites>", 3)],
+    [
+        (b"<testsuite><testcase name='a'", 1),
+        (b"not xml at all", 1),
+        (b"<testsuites>\n<testsuite>\n</testsuites>", 3),
+    ],
 )
-def test_malformed_xml_is_400_with_position(app: Flask, client: Any, body: bytes, line: int) -> None:
+def test_malformed_xml_is_400_with_position(
+    app: Flask, client: Any, body: bytes, line: int
+) -> None:
     response = post_xml(client, body)
     assert response.status_code == 400
     assert response.json["code"] == "malformed_report"
@@ -162,7 +204,12 @@ def test_doctype_is_refused(client: Any) -> None:
 
 def test_too_large_is_413(make_app: AppFactory) -> None:
     client = make_app(max_upload_mb=1).test_client()
-    big = junit(*[case(f"test_{i}", body="<system-out>" + "x" * 1000 + "</system-out>") for i in range(1200)])
+    big = junit(
+        *[
+            case(f"test_{i}", body="<system-out>" + "x" * 1000 + "</system-out>")
+            for i in range(1200)
+        ]
+    )
     response = post_xml(client, big)
     assert response.status_code == 413
     assert response.json["code"] == "too_large"
@@ -171,8 +218,12 @@ def test_too_large_is_413(make_app: AppFactory) -> None:
 def test_gzip_bomb_is_413(make_app: AppFactory) -> None:
     client = make_app(max_upload_mb=1).test_client()
     bomb = gzip.compress(b"<testsuite>" + b" " * (3 * 1024 * 1024) + b"</testsuite>")
-    response = client.post("/api/tests/ingest", data=bomb, content_type="application/xml",
-                           headers={"Content-Encoding": "gzip"})
+    response = client.post(
+        "/api/tests/ingest",
+        data=bomb,
+        content_type="application/xml",
+        headers={"Content-Encoding": "gzip"},
+    )
     assert response.status_code == 413
 
 
@@ -193,7 +244,9 @@ def test_unsupported_type_is_415(client: Any) -> None:
         ({"results": [{"name": "a", "status": "passed", "duration": -1}]}, "results.0.duration"),
     ],
 )
-def test_schema_errors_are_422_naming_the_field(client: Any, payload: dict[str, Any], field: str) -> None:
+def test_schema_errors_are_422_naming_the_field(
+    client: Any, payload: dict[str, Any], field: str
+) -> None:
     response = client.post("/api/tests/ingest", json=payload)
     assert response.status_code == 422
     assert response.json["code"] == "invalid_request"
@@ -208,21 +261,30 @@ def test_invalid_json_is_400(client: Any) -> None:
 
 
 def test_missing_report_part_is_422(client: Any) -> None:
-    response = client.post("/api/tests/ingest", data={"meta": (io.BytesIO(b"{}"), "m.json")},
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/api/tests/ingest",
+        data={"meta": (io.BytesIO(b"{}"), "m.json")},
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 422
     assert "report" in response.json["message"]
 
 
 @pytest.mark.parametrize(
     ("meta", "status", "code"),
-    [(b"{broken", 400, "malformed_sidecar"), (b'{"git_sha": 42}', 422, "invalid_sidecar"),
-     (b'{"schema_version": 9}', 422, "invalid_sidecar")],
+    [
+        (b"{broken", 400, "malformed_sidecar"),
+        (b'{"git_sha": 42}', 422, "invalid_sidecar"),
+        (b'{"schema_version": 9}', 422, "invalid_sidecar"),
+    ],
 )
 def test_bad_sidecar(client: Any, meta: bytes, status: int, code: str) -> None:
     response = client.post(
         "/api/tests/ingest",
-        data={"report": (io.BytesIO(junit(case("t"))), "r.xml"), "meta": (io.BytesIO(meta), "r.meta.json")},
+        data={
+            "report": (io.BytesIO(junit(case("t"))), "r.xml"),
+            "meta": (io.BytesIO(meta), "r.meta.json"),
+        },
         content_type="multipart/form-data",
     )
     assert response.status_code == status
@@ -237,15 +299,20 @@ def test_tokens_required_when_configured(make_app: AppFactory) -> None:
     assert (wrong.status_code, wrong.json["code"]) == (401, "unauthorized")
     assert "nope" not in json.dumps(wrong.json)
     assert post_xml(client, body, headers={"Authorization": "Bearer other"}).status_code == 200
-    assert post_xml(client, junit(case("u")), headers={"X-Testviz-Token": "s3cret"}).status_code == 200
+    assert (
+        post_xml(client, junit(case("u")), headers={"X-Testviz-Token": "s3cret"}).status_code == 200
+    )
 
 
 def test_failure_groups_count_occurrences_across_runs(app: Flask, client: Any) -> None:
     for run in ("r1", "r2"):
-        payload = {"run_id": run, "results": [
-            {"name": "a", "classname": "m", "status": "failed", "message": "KeyError: 'x'"},
-            {"name": "b", "classname": "m", "status": "failed", "message": "KeyError: 'x'"},
-        ]}
+        payload = {
+            "run_id": run,
+            "results": [
+                {"name": "a", "classname": "m", "status": "failed", "message": "KeyError: 'x'"},
+                {"name": "b", "classname": "m", "status": "failed", "message": "KeyError: 'x'"},
+            ],
+        }
         assert client.post("/api/tests/ingest", json=payload).status_code == 200
     with app.app_context():
         groups = db.session.execute(select(FailureGroup)).scalars().all()
@@ -296,3 +363,33 @@ def test_corpus_reports_ingest_with_their_totals(make_app: AppFactory, corpus: P
     assert rejected == 26
     assert created > 300
     assert row_counts(app)["runs"] == created
+
+
+@pytest.mark.parametrize(
+    ("meta", "field"),
+    [
+        ({"branch": "b" * 300}, "branch"),
+        ({"project": "p" * 201}, "project"),
+        ({"tests": {"m::t": {"source_hash": "h" * 200}}}, "tests.m::t.source_hash"),
+    ],
+)
+def test_sidecar_values_beyond_column_limits_are_422(
+    client: Any, meta: dict[str, Any], field: str
+) -> None:
+    response = client.post(
+        "/api/tests/ingest",
+        data={
+            "report": (io.BytesIO(junit(case("t"))), "r.xml"),
+            "meta": (io.BytesIO(json.dumps(meta).encode()), "r.meta.json"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 422
+    assert field in response.json["message"]
+
+
+@pytest.mark.parametrize("project", ["p" * 201, "   "])
+def test_project_parameter_is_validated(client: Any, project: str) -> None:
+    response = post_xml(client, junit(case("t")), query_string={"project": project})
+    assert response.status_code == 422
+    assert "project" in response.json["message"]
