@@ -6,6 +6,7 @@ default. A bad value is a usage error that names where it came from.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -107,7 +108,8 @@ def _raw(config: pytest.Config, env: Mapping[str, str], option: Option) -> tuple
 def _number(kind: Callable[[str], Any], minimum: float, exclusive: bool) -> Callable[[str], Any]:
     def convert(text: str) -> Any:
         value = kind(text)
-        if value < minimum or (exclusive and value == minimum):
+        # "nan" and "inf" parse as floats, but no socket takes them as a timeout.
+        if not math.isfinite(value) or value < minimum or (exclusive and value == minimum):
             raise ValueError
         return value
 
@@ -134,8 +136,9 @@ def _get(
 
 def _url(text: str) -> str:
     parsed = urlparse(text)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise ValueError
+    parsed.port  # noqa: B018 - raises ValueError for a port that is not a number in range
     return text.rstrip("/")
 
 

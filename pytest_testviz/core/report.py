@@ -77,9 +77,9 @@ def fold_repeats(results: list[TestResult]) -> list[TestResult]:
 
     The reader gives repeats the same id only where the producer's names are unique test ids
     (pytest, unittest, Go, this project's plugin); other producers' repeats already have
-    distinct ids and are left alone. The folded test has the final attempt's outcome and is
-    ``flaky`` when the attempts disagree; a rerun that ends in a pass is flaky by definition,
-    since only a failed test is rerun. pytest writes a test that fails and then errors in
+    distinct ids and are left alone. The folded test has the final attempt's outcome; it is
+    ``flaky`` when it passed in the end after earlier tries (only a failed test is rerun), and
+    not when it never passed. pytest writes a test that fails and then errors in
     teardown as two elements: that is one attempt, reported as failed.
     """
     groups: dict[str, list[TestResult]] = {}
@@ -113,11 +113,9 @@ def _fold(group: list[TestResult]) -> TestResult:
             for t in earlier
             if t.status in ("failed", "error")
         ] + final.attempts
-        final.flaky = (
-            final.flaky
-            or final.status == "passed"
-            or any(t.status not in ("passed", final.status) for t in earlier)
-        )
+        # Only a failed test is run again, so a final pass after earlier tries is flaky.
+        # A test that never passed is not flaky, whatever mix of failures it had: it failed.
+        final.flaky = final.flaky or final.status == "passed"
     final.occurrence = 1
     return final
 

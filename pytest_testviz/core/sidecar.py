@@ -14,7 +14,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from .errors import SidecarError
 
@@ -51,6 +58,34 @@ ShortText = Annotated[str, StringConstraints(max_length=1024)]
 ProjectName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 BranchName = Annotated[str, StringConstraints(max_length=255)]
 SourceHash = Annotated[str, StringConstraints(max_length=128)]
+
+
+def nul_path(value: Any, path: str = "") -> str | None:
+    """Where a NUL character hides in decoded JSON (databases cannot store one), if anywhere."""
+    if isinstance(value, str):
+        return path or "(value)" if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return where
+            found = nul_path(item, where)
+            if found:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = nul_path(item, f"{path}.{index}" if path else str(index))
+            if found:
+                return found
+    return None
+
+
+def reject_nul(value: Any) -> Any:
+    """A ``model_validator(mode="before")`` body: refuse NUL characters, naming the field."""
+    where = nul_path(value)
+    if where is not None:
+        raise ValueError(f"field {where!r} contains a NUL character")
+    return value
 
 
 class AttemptMeta(BaseModel):
@@ -102,6 +137,11 @@ class Sidecar(BaseModel):
     producer: ShortText | None = None
     #: Keyed by ``test_id`` or by ``"classname::name"``.
     tests: dict[str, TestMeta] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return reject_nul(value)
 
     def dump(self) -> bytes:
         return self.model_dump_json(exclude_none=True, indent=2).encode("utf-8") + b"\n"
