@@ -28,9 +28,12 @@ class CIInfo:
 def _github(env: Mapping[str, str]) -> CIInfo | None:
     if env.get("GITHUB_ACTIONS") != "true":
         return None
-    url = None
-    if env.get("GITHUB_SERVER_URL") and env.get("GITHUB_REPOSITORY") and env.get("GITHUB_RUN_ID"):
-        url = f"{env['GITHUB_SERVER_URL']}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+    server, repository, run = (
+        env.get("GITHUB_SERVER_URL"),
+        env.get("GITHUB_REPOSITORY"),
+        env.get("GITHUB_RUN_ID"),
+    )
+    url = f"{server}/{repository}/actions/runs/{run}" if server and repository and run else None
     branch = env.get("GITHUB_HEAD_REF") or env.get("GITHUB_REF_NAME")
     return CIInfo("github-actions", url, branch, env.get("GITHUB_SHA"))
 

@@ -74,10 +74,11 @@ def junit_xml(
         f'<testsuite name="pytest" errors="{counts["error"]}" failures="{counts["failed"]}" '
         f'skipped="{counts["skipped"]}" tests="{len(records)}" time="{duration:.3f}" '
         f"timestamp={_attr(started.isoformat())} hostname={_attr(hostname)}>"
-        f"<properties><property name={_attr(PRODUCER_PROPERTY)} value={_attr(producer)}/></properties>"
-        f"{cases}</testsuite>"
+        f"<properties><property name={_attr(PRODUCER_PROPERTY)} value={_attr(producer)}/>"
+        f"</properties>{cases}</testsuite>"
     )
-    return f'<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests">{suite}</testsuites>\n'.encode()
+    head = '<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests">'
+    return f"{head}{suite}</testsuites>\n".encode()
 
 
 def test_meta(records: Iterable[TestRecord]) -> dict[str, TestMeta]:
