@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from pytest_testviz.core.sidecar import BranchName, ProjectName, RunId, SourceHash
+from pytest_testviz.core.sidecar import BranchName, ProjectName, RunId, SourceHash, reject_nul
 
 Status = Literal["passed", "failed", "error", "skipped"]
 Name = Annotated[str, StringConstraints(max_length=65536)]
@@ -22,7 +22,7 @@ class IngestResult(BaseModel):
     name: Name
     classname: Name = ""
     status: Status
-    duration: Annotated[float, Field(ge=0)] = 0.0
+    duration: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
     file: Short | None = None
     line: Annotated[int, Field(ge=0)] | None = None
     suite: list[Short] = Field(default_factory=list)
@@ -52,6 +52,11 @@ class IngestRunRequest(BaseModel):
     finished_at: datetime | None = None
     codeowners: str | None = None
     results: list[IngestResult]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return reject_nul(value)
 
 
 class IngestCounts(BaseModel):

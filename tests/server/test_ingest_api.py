@@ -393,3 +393,16 @@ def test_project_parameter_is_validated(client: Any, project: str) -> None:
     response = post_xml(client, junit(case("t")), query_string={"project": project})
     assert response.status_code == 422
     assert "project" in response.json["message"]
+
+
+def test_nul_characters_are_422_not_a_database_error(client: Any) -> None:
+    payload = {"results": [{"name": "bad\u0000name", "status": "passed"}]}
+    response = client.post("/api/tests/ingest", json=payload)
+    assert response.status_code == 422
+    assert "results.0.name" in response.json["message"]
+
+
+def test_infinite_duration_is_422(client: Any) -> None:
+    body = b'{"results": [{"name": "t", "status": "passed", "duration": 1e999}]}'
+    response = client.post("/api/tests/ingest", data=body, content_type="application/json")
+    assert response.status_code == 422
