@@ -110,6 +110,10 @@ class Recorder:
 
     def add(self, report: pytest.TestReport) -> None:
         record = self._record(report)
+        if report.when == "setup" and record.rerun_pending:
+            # The next attempt begins. pytest-rerunfailures logs the teardown of the attempt
+            # before it in some versions and not in others: do not rely on it.
+            _restart(record)
         meta = getattr(report, "testviz_meta", None)
         if meta:
             record.meta = meta
@@ -119,23 +123,21 @@ class Recorder:
         outcome: str = report.outcome  # pytest-rerunfailures adds "rerun"
         if outcome == "rerun":
             kind, message = _crash_message(report)
-            record.attempts.append(Attempt("failed", kind, message, _longrepr_text(report)))
+            text = _longrepr_text(report)
+            if record.rerun_pending:
+                # The same attempt failed once more (its teardown, after its call).
+                last = record.attempts[-1]
+                last.text = f"{last.text}\n\nthen failed on {report.when} with {message!r}\n{text}"
+                return
+            status: Status = "failed" if report.when == "call" else "error"
+            record.attempts.append(Attempt(status, kind, message, text))
             record.rerun_pending = True
             return
+        if record.rerun_pending:
+            return  # the rest of an attempt that will be run again
         if report.when == "call" or report.outcome != "passed":
             self._outcome(record, report)
         if report.when == "teardown":
-            if record.rerun_pending:
-                # The end of an attempt that will be run again: start the next one afresh.
-                record.rerun_pending = False
-                record.status, record.message, record.text, record.error_type = (
-                    "passed",
-                    None,
-                    None,
-                    None,
-                )
-                record.skip_type = None
-                return
             self.finished.append(self.open.pop((report.nodeid, _worker(report))))
 
     def _outcome(self, record: TestRecord, report: pytest.TestReport) -> None:
@@ -188,6 +190,13 @@ class Recorder:
         """Records whose teardown never came (an interrupted session): finish them as they are."""
         self.finished.extend(self.open.values())
         self.open.clear()
+
+
+def _restart(record: TestRecord) -> None:
+    """Forget the outcome of an attempt that was rerun; its failure is in ``attempts``."""
+    record.rerun_pending = False
+    record.status = "passed"
+    record.error_type = record.message = record.text = record.skip_type = None
 
 
 def _worker(report: pytest.TestReport) -> str | None:

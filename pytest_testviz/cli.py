@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -108,6 +109,27 @@ def _meta(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _seconds(text: str) -> float:
+    """A timeout: a finite number of seconds > 0 (what a socket accepts)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, not {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, not {text!r}")
+    return value
+
+
 def _add_server_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--url",
@@ -120,7 +142,7 @@ def _add_server_options(command: argparse.ArgumentParser) -> None:
         default=os.environ.get("TESTVIZ_TOKEN"),
         help="ingest token (default: $TESTVIZ_TOKEN)",
     )
-    command.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    command.add_argument("--timeout", type=_seconds, default=30.0, help="seconds per request")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Send reports a test session could not; a second replay sends nothing twice.",
     )
     replay.add_argument("directory", metavar="DIR")
-    replay.add_argument("--keep", type=int, default=20, help="sent reports to keep in DIR/sent")
+    replay.add_argument("--keep", type=_count, default=20, help="sent reports to keep in DIR/sent")
     _add_server_options(replay)
     replay.set_defaults(handler=_replay)
 

@@ -156,6 +156,8 @@ class TestvizSession:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.config.option.collectonly:
+            return  # not a test run (IDEs collect on every save): nothing to write or send
         self.recorder.close_dangling()
         try:
             spooled = self._write()
@@ -224,6 +226,8 @@ class TestvizSession:
             if waiting.xml == exclude or time.monotonic() > deadline:
                 continue
             outcome = send_spooled(waiting, self.settings.url, **self._send_options(), retries=1)
+            if outcome.rejected:
+                continue  # the server's "no" to this report only: it waits for a person
             if not outcome.ok:
                 break
             spool.mark_sent(waiting, self.settings.keep)

@@ -15,17 +15,17 @@ FINGERPRINT_LENGTH = 16
 _MAX_FRAMES = 30
 _MAX_TEXT = 64 * 1024
 
-# Order matters: the broad patterns (paths, timestamps) run before the narrow ones (numbers
-# after "line"), so that a temp path's digits are masked with the path.
+# Temporary directories, pytest's tmp_path included: /tmp/pytest-of-me/pytest-12/test_x0/f
+_TMP = re.compile(
+    r"(?<![\w.-])(?:[A-Za-z]:)?[\\/]?(?:[\w.-]+[\\/])*?"
+    r"(?:tmp|temp|Temp|TEMP|var[\\/]folders|pytest-of-[\w.-]+)[\\/][^\s'\"<>:,)\]]*"
+)
+_TMP_HINTS = ("tmp", "temp", "folders", "pytest-of")
+_DIGIT = re.compile(r"\d")
+
+# Every mask below needs a digit to match, so a message without one skips them all. Order
+# matters: the broad patterns (timestamps) run before the narrow ones (numbers after "line").
 _MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # Temporary directories, pytest's tmp_path included: /tmp/pytest-of-me/pytest-12/test_x0/f
-    (
-        re.compile(
-            r"(?<![\w.-])(?:[A-Za-z]:)?[\\/]?(?:[\w.-]+[\\/])*?"
-            r"(?:tmp|temp|Temp|TEMP|var[\\/]folders|pytest-of-[\w.-]+)[\\/][^\s'\"<>:,)\]]*"
-        ),
-        "<tmp>",
-    ),
     (
         re.compile(
             r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
@@ -74,15 +74,21 @@ _ERROR_TYPE = re.compile(
 
 def normalise_message(message: str) -> str:
     """Mask the incidental parts of an error message (see the module docstring)."""
-    for pattern, replacement in _MASKS:
-        message = pattern.sub(replacement, message)
+    lowered = message.lower()
+    if any(hint in lowered for hint in _TMP_HINTS):
+        message = _TMP.sub("<tmp>", message)
+    if _DIGIT.search(message):
+        for pattern, replacement in _MASKS:
+            message = pattern.sub(replacement, message)
     return " ".join(message.split())
 
 
 def frame_names(text: str) -> list[str]:
     """The function names of a traceback's frames, outermost first, in any common format."""
     text = text[:_MAX_TEXT]
-    for pattern in (_PY_FRAME, _PYTEST_FRAME, _AT_FRAME):
+    for pattern, hint in ((_PY_FRAME, 'File "'), (_PYTEST_FRAME, ": in "), (_AT_FRAME, "at ")):
+        if hint not in text:
+            continue
         names = pattern.findall(text)
         if names:
             if pattern is _PYTEST_FRAME:

@@ -50,6 +50,21 @@ def test_id(project: str, classname: str, name: str, occurrence: int = 1) -> str
 test_id.__test__ = False  # type: ignore[attr-defined]  # a function pytest must not collect
 
 
+class ClassIdentity:
+    """:func:`test_id` for many tests of one classname: the shared prefix is hashed once."""
+
+    __slots__ = ("_prefix",)
+
+    def __init__(self, project: str, classname: str) -> None:
+        prefix = f"{IDENTITY_VERSION}\0{project}\0{normalise(classname)}\0"
+        self._prefix = hashlib.sha256(prefix.encode("utf-8", "surrogatepass"))
+
+    def test_id(self, name: str) -> str:
+        digest = self._prefix.copy()
+        digest.update(normalise(name).encode("utf-8", "surrogatepass"))
+        return digest.hexdigest()
+
+
 def content_run_id(report: bytes, sidecar: bytes | None = None) -> str:
     """A run id derived from the files' bytes, so sending the same files twice is one run."""
     return content_run_digest(hashlib.sha256(report).digest(), sidecar)

@@ -22,7 +22,7 @@ from lxml import etree
 
 from .errors import JUnitParseError
 from .fingerprint import error_fingerprint, error_type_of
-from .identity import test_id
+from .identity import ClassIdentity, test_id
 from .names import infer_path, split_params
 from .results import SEVERITY, Attempt, DeclaredTotals, Status, Suite, TestResult
 
@@ -103,6 +103,8 @@ class JUnitReader:
         #: Testcase elements with neither name nor classname: not a test, but worth a signal.
         self.nameless = 0
         self._seen: dict[str, int] = {}
+        #: Per classname: the file it implies and the hashed identity prefix (tests share them).
+        self._classes: dict[str, tuple[str | None, ClassIdentity]] = {}
         self._stack: list[_Frame] = []
         self._root_name = ""
         self._root_declares = False
@@ -325,11 +327,11 @@ class JUnitReader:
         error_type = message = text = None
         messages: list[str] = []
         texts: list[str] = []
-        flaky_attempts: list[Attempt] = []
-        rerun_attempts: list[Attempt] = []
+        attempts: list[Attempt] = []
+        flaky = False
         system_out = system_err = None
         properties: dict[str, str] = {}
-        for child in element:
+        for child in element if len(element) else ():  # most testcases have no children
             tag = child.tag
             child_status = _RESULT_STATUS.get(tag)
             if child_status is not None:
@@ -347,9 +349,10 @@ class JUnitReader:
                     if child_text:
                         texts.append(child_text)
             elif tag in _FLAKY_TAGS:
-                flaky_attempts.append(_attempt(child, _FLAKY_TAGS[tag]))
+                attempts.append(_attempt(child, _FLAKY_TAGS[tag]))
+                flaky = True
             elif tag in _RERUN_TAGS:
-                rerun_attempts.append(_attempt(child, _RERUN_TAGS[tag]))
+                attempts.append(_attempt(child, _RERUN_TAGS[tag]))
             elif tag == "system-out":
                 system_out = self._capped(_text(child))
             elif tag == "system-err":
@@ -370,8 +373,14 @@ class JUnitReader:
         if status == "skipped" and not message and text:
             message, text = text.strip() or None, None
 
-        file_attr = attrib.get("file")
-        file = file_attr or infer_path(classname)
+        cached = self._classes.get(classname)
+        if cached is None:
+            cached = self._classes[classname] = (
+                infer_path(classname),
+                ClassIdentity(self.project, classname),
+            )
+        inferred, identities = cached
+        file = attrib.get("file") or inferred
         foldable = frame.foldable if frame else False
         if not foldable and file is not None and file.endswith(".py"):
             # Python runners (pytest, unittest) name tests uniquely: repeats are retries.
@@ -379,7 +388,7 @@ class JUnitReader:
             if frame:
                 frame.foldable = True
 
-        base_id = test_id(self.project, classname, name)
+        base_id = identities.test_id(name)
         seen_key = base_id[:32]  # 128 bits tell ids apart; half the memory per testcase
         occurrence = self._seen.get(seen_key, 0) + 1
         self._seen[seen_key] = occurrence
@@ -405,7 +414,7 @@ class JUnitReader:
             duration=_seconds(attrib.get("time")),
             file=file,
             line=_line(attrib.get("line")),
-            flaky=bool(flaky_attempts) and not failed,
+            flaky=flaky and not failed,
             error_type=error_type if failed else None,
             message=message,
             text=text,
@@ -413,7 +422,7 @@ class JUnitReader:
             system_out=system_out,
             system_err=system_err,
             properties=properties,
-            attempts=flaky_attempts + rerun_attempts,
+            attempts=attempts,
             occurrence=occurrence,
         )
 
