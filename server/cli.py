@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -43,9 +44,7 @@ def sync_command(directory: Path | None) -> None:
         raise click.BadParameter(f"{directory} is not a directory", param_hint="DIRECTORY")
     analyzer = current_app.extensions["testviz"].analyzer
     total = len(report_files(directory))
-    with click.progressbar(
-        length=total, label=f"syncing {total} reports", file=click.get_text_stream("stderr")
-    ) as bar:
+    with click.progressbar(length=total, label=f"syncing {total} reports", file=sys.stderr) as bar:
         outcome = sync_test_results(
             directory,
             db.session,
