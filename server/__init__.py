@@ -92,6 +92,7 @@ def _start_background(app: Flask, state: TestvizState) -> None:
     pending = state.analyzer.resume_pending()
     if pending:
         log.info("resuming analysis of %d runs", pending)
+    state.analyzer.start_sweeper()
     if state.settings.results_dir and state.settings.watch:
         from .sync import DirectoryWatcher
 

@@ -18,13 +18,13 @@ from typing import Any
 
 from flask import Flask, has_app_context
 from sqlalchemy import and_, delete, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import CursorResult
 
 from pytest_testviz.core.codeowners import CodeOwners
 from pytest_testviz.core.sidecar import RUNNER_MARKERS
 
 from .config import Settings
-from .database import begin_write
+from .database import AnySession, begin_write
 from .db import db
 from .models import IntegritySignal, Run, TestDefinition, TestResultRow
 
@@ -38,7 +38,7 @@ _CHUNK = 1000
 # -- mapping ---------------------------------------------------------------------------------
 
 
-def resolve_mapping(session: Session, run: Run, server_rules: CodeOwners | None) -> int:
+def resolve_mapping(session: AnySession, run: Run, server_rules: CodeOwners | None) -> int:
     """Decide each of the run's tests' owner and tags; returns how many definitions changed.
 
     Precedence: the sidecar's per-test override, then the plugin's markers, then
@@ -53,6 +53,8 @@ def resolve_mapping(session: Session, run: Run, server_rules: CodeOwners | None)
     ).scalars()
     updates: list[dict[str, Any]] = []
     for definition in definitions:
+        if definition.mapped_run_pk is not None and definition.mapped_run_pk > run.id:
+            continue  # reanalysing an older run: a newer run's view of this test stands
         owner, source = _owner(definition, rules)
         tags = list(definition.declared_tags or []) or sorted(
             {
@@ -92,7 +94,7 @@ def _owner(definition: TestDefinition, rules: CodeOwners | None) -> tuple[str | 
 # -- integrity -------------------------------------------------------------------------------
 
 
-def check_integrity(session: Session, run: Run, drop_threshold: float) -> list[IntegritySignal]:
+def check_integrity(session: AnySession, run: Run, drop_threshold: float) -> list[IntegritySignal]:
     """Compare the run with the previous run of its project and branch; record signals."""
     session.execute(delete(IntegritySignal).where(IntegritySignal.run_pk == run.id))
     previous = session.execute(
@@ -179,7 +181,7 @@ def check_integrity(session: Session, run: Run, drop_threshold: float) -> list[I
     return signals
 
 
-def _compare(session: Session, run: Run, previous: Run, threshold: float, signal: Any) -> None:
+def _compare(session: AnySession, run: Run, previous: Run, threshold: float, signal: Any) -> None:
     now = _statuses(session, run.id)
     before = _statuses(session, previous.id)
     gone = [pk for pk in before if pk not in now]
@@ -224,7 +226,7 @@ def _compare(session: Session, run: Run, previous: Run, threshold: float, signal
         )
 
 
-def _statuses(session: Session, run_pk: int) -> dict[int, str]:
+def _statuses(session: AnySession, run_pk: int) -> dict[int, str]:
     rows = session.execute(
         select(TestResultRow.definition_pk, TestResultRow.status).where(
             TestResultRow.run_pk == run_pk
@@ -233,7 +235,7 @@ def _statuses(session: Session, run_pk: int) -> dict[int, str]:
     return {definition_pk: status for definition_pk, status in rows}
 
 
-def _by_pk(session: Session, pks: list[int]) -> list[TestDefinition]:
+def _by_pk(session: AnySession, pks: list[int]) -> list[TestDefinition]:
     """The first definitions of ``pks`` (capped), sorted for display."""
     chunk = pks[:_MAX_SIGNAL_TESTS]
     found = list(
@@ -243,7 +245,7 @@ def _by_pk(session: Session, pks: list[int]) -> list[TestDefinition]:
     return found
 
 
-def _definitions(session: Session, project: str, test_ids: list[str]) -> list[TestDefinition]:
+def _definitions(session: AnySession, project: str, test_ids: list[str]) -> list[TestDefinition]:
     return list(
         session.execute(
             select(TestDefinition).where(
@@ -266,6 +268,8 @@ class Analyzer:
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._futures: set[Future[None]] = set()
+        self._sweeper: threading.Thread | None = None
+        self._stop = threading.Event()
         _server_rules(settings)  # a missing or unreadable file stops start-up
 
     def submit(self, run_id: str) -> None:
@@ -290,7 +294,25 @@ class Analyzer:
         for future in pending:
             future.result(timeout)
 
+    def start_sweeper(self, interval: float = _STALE_CLAIM.total_seconds() / 2) -> None:
+        """Look for pending runs again now and then: a worker that died mid-analysis leaves
+        its claim behind, and the run becomes claimable once the claim is stale."""
+
+        def sweep() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.resume_pending()
+                except Exception:
+                    log.exception("looking for pending analysis failed; will look again")
+
+        self._sweeper = threading.Thread(target=sweep, name="testviz-sweeper", daemon=True)
+        self._sweeper.start()
+
     def shutdown(self) -> None:
+        self._stop.set()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=10)
+            self._sweeper = None
         with self._lock:
             if self._executor is not None:
                 self._executor.shutdown(wait=True, cancel_futures=True)
@@ -325,7 +347,7 @@ class Analyzer:
         session.commit()
         return states
 
-    def _claim(self, session: Session, run: Run, force: bool) -> bool:
+    def _claim(self, session: AnySession, run: Run, force: bool) -> bool:
         """Take the run for this worker, atomically, so two workers never analyse it twice."""
         now = datetime.now(timezone.utc)
         condition = or_(
@@ -337,16 +359,17 @@ class Analyzer:
             )
         # No in-Python evaluation of the condition against the loaded run: SQLite hands back
         # naive datetimes, which cannot be compared with ``now``.
-        claimed = session.execute(
+        result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
             update(Run)
             .where(Run.id == run.id, condition)
             .values(analysis_claimed_at=now)
             .execution_options(synchronize_session=False)
-        ).rowcount
+        )
+        claimed = result.rowcount
         session.commit()
         return bool(claimed)
 
-    def _step(self, session: Session, run: Run, step: str, enabled: bool) -> str:
+    def _step(self, session: AnySession, run: Run, step: str, enabled: bool) -> str:
         column = Run.mapping_state if step == "mapping" else Run.integrity_state
         if not enabled:
             state = "off"

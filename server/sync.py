@@ -22,11 +22,10 @@ from typing import IO, Any
 
 from flask import Flask
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from pytest_testviz.core import TestvizInputError, parse_junit_xml, sidecar_path
 
-from .database import begin_write
+from .database import AnySession, begin_write
 from .ingest import ingest_run
 from .models import SyncedFile
 
@@ -61,7 +60,7 @@ def report_files(directory: Path) -> list[Path]:
 
 def sync_test_results(
     directory: str | os.PathLike[str],
-    session: Session,
+    session: AnySession,
     *,
     on_created: Callable[[str], None] | None = None,
     settle: float = SETTLE_SECONDS,
@@ -91,7 +90,7 @@ def _stat_key(path: Path) -> tuple[int, int]:
 def _sync_one(
     path: Path,
     root: Path,
-    session: Session,
+    session: AnySession,
     outcome: SyncOutcome,
     on_created: Callable[[str], None] | None,
     settle: float,
@@ -129,7 +128,7 @@ def _sync_one(
 
 
 def _remember(
-    session: Session, key: str, size: int, mtime_ns: int, run_id: str | None, outcome: str
+    session: AnySession, key: str, size: int, mtime_ns: int, run_id: str | None, outcome: str
 ) -> None:
     begin_write(session)
     row = session.execute(select(SyncedFile).where(SyncedFile.path == key)).scalar_one_or_none()
