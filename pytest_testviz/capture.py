@@ -77,7 +77,7 @@ def _crash_message(report: pytest.TestReport | pytest.CollectReport) -> tuple[st
     return None, text.strip().splitlines()[-1] if text.strip() else "failed"
 
 
-def _skip_reason(report: pytest.TestReport) -> str:
+def _skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
     longrepr = report.longrepr
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
         reason = str(longrepr[2])
@@ -183,6 +183,21 @@ class Recorder:
             error_type=kind,
             message=f"collection failure: {message}",
             text=_longrepr_text(report),
+        )
+        self.finished.append(record)
+
+    def add_collect_skipped(self, report: pytest.CollectReport) -> None:
+        """A module skipped as a whole (``pytest.skip(allow_module_level=True)``,
+        ``pytest.importorskip``): one skipped result named after it."""
+        classname, name = mangle_nodeid(report.nodeid)
+        record = TestRecord(
+            report.nodeid,
+            classname,
+            name,
+            file=report.nodeid.split("::")[0] or None,
+            status="skipped",
+            skip_type="pytest.skip",
+            message=_skip_reason(report),
         )
         self.finished.append(record)
 

@@ -103,7 +103,8 @@ class MetadataHooks:
         markers = sorted({mark.name for mark in item.iter_markers()})
         own = item.get_closest_marker("testviz")
         owner = own.kwargs.get("owner") if own else None
-        tags = set(own.kwargs.get("tags", ())) if own else set()
+        given = own.kwargs.get("tags", ()) if own else ()
+        tags = {given} if isinstance(given, str) else set(given)  # tags="x" is one tag, not three
         tags.update(name for name in markers if name not in RUNNER_MARKERS)
         meta: dict[str, Any] = {"markers": markers, "tags": sorted(str(tag) for tag in tags)}
         if owner:
@@ -150,9 +151,13 @@ class TestvizSession:
         self.recorder.add(report)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        if report.failed and report.nodeid not in self.collect_errors:
-            self.collect_errors.add(report.nodeid)  # under xdist each worker reports it
+        if report.passed or report.nodeid in self.collect_errors:
+            return
+        self.collect_errors.add(report.nodeid)  # under xdist each worker reports it
+        if report.failed:
             self.recorder.add_collect_error(report)
+        else:  # a module skipped whole: pytest's JUnit writer has it as a skipped test too
+            self.recorder.add_collect_skipped(report)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:

@@ -1,0 +1,256 @@
+"""A whole session with ``--testviz-url``: what reaches the server, the files, the summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from pytest_testviz.core import parse_junit_xml
+from pytest_testviz.spool import GITIGNORE
+
+from .conftest import Testviz, only_run, server_runs
+
+#: One of every outcome pytest has, as pytest's own JUnit writer reports them.
+EVERY_OUTCOME = """
+import pytest
+
+def test_pass():
+    pass
+
+def test_fail():
+    assert 1 == 2
+
+def test_skip():
+    pytest.skip("not today")
+
+@pytest.mark.xfail(reason="known bug")
+def test_xfail():
+    assert False
+
+@pytest.mark.xfail(reason="fixed already")
+def test_xpass():
+    pass
+
+@pytest.mark.xfail(reason="must fail", strict=True)
+def test_xpass_strict():
+    pass
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_param(n):
+    assert n
+
+class TestGroup:
+    def test_method(self):
+        pass
+
+@pytest.fixture
+def broken_setup():
+    raise RuntimeError("setup broke")
+
+def test_setup_error(broken_setup):
+    pass
+
+@pytest.fixture
+def broken_teardown():
+    yield
+    raise RuntimeError("teardown broke")
+
+def test_teardown_error(broken_teardown):
+    pass
+
+def test_fail_and_teardown_error(broken_teardown):
+    assert 0
+"""
+
+EXPECTED = {
+    ("test_outcomes", "test_pass"): "passed",
+    ("test_outcomes", "test_fail"): "failed",
+    ("test_outcomes", "test_skip"): "skipped",
+    ("test_outcomes", "test_xfail"): "skipped",
+    ("test_outcomes", "test_xpass"): "passed",
+    ("test_outcomes", "test_xpass_strict"): "failed",
+    ("test_outcomes", "test_param[1]"): "passed",
+    ("test_outcomes", "test_param[2]"): "passed",
+    ("test_outcomes.TestGroup", "test_method"): "passed",
+    ("test_outcomes", "test_setup_error"): "error",
+    ("test_outcomes", "test_teardown_error"): "error",
+    ("test_outcomes", "test_fail_and_teardown_error"): "failed",
+}
+
+XSD = Path(__file__).with_name("junit-10.xsd")
+
+#: Output with what XML 1.0 cannot hold (ESC) and what it must escape.
+OUTPUT = """
+def test_output():
+    import sys
+    print("out \\x1b[0m <&> ]]>")
+    sys.stderr.write("err")
+"""
+
+
+def test_every_outcome_reaches_the_server_once(testviz: Testviz, live_server: str) -> None:
+    testviz.pytester.makepyfile(test_outcomes=EVERY_OUTCOME)
+
+    result = testviz.run(f"--testviz-url={live_server}", *testviz.dir_args)
+
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(passed=5, failed=3, skipped=1, xfailed=1, xpassed=1, errors=3)
+    run = only_run(live_server)
+    stored = {(r["classname"], r["name"]): r["status"] for r in run["results"]}
+    assert stored == EXPECTED
+    assert run["totals"] == {"tests": 12, "passed": 5, "failed": 3, "errors": 2, "skipped": 2}
+    result.stdout.fnmatch_lines([f"testviz: run {run['run_id']} created: {live_server}/*"])
+    assert f"{live_server}/api/tests/runs/{run['run_id']}" in result.stdout.str()
+    assert testviz.pending() == []
+    assert testviz.sent() == [f"{run['run_id']}.xml"]
+    assert (testviz.directory / "sent" / f"{run['run_id']}.meta.json").is_file()
+    assert (testviz.directory / ".gitignore").read_text(encoding="utf-8") == GITIGNORE
+
+
+def test_fail_then_teardown_error_is_one_failed_test(testviz: Testviz) -> None:
+    testviz.pytester.makepyfile(test_outcomes=EVERY_OUTCOME)
+
+    testviz.run(*testviz.dir_args, "-k", "fail_and_teardown")
+
+    (report,) = testviz.directory.glob("*.xml")
+    (test,) = parse_junit_xml(report).results
+    assert (test.name, test.status) == ("test_fail_and_teardown_error", "failed")
+    assert "teardown broke" in (test.text or "")
+
+
+def test_the_report_is_valid_junit(testviz: Testviz) -> None:
+    testviz.pytester.makepyfile(
+        test_outcomes=EVERY_OUTCOME + OUTPUT,
+        test_broken="import a_module_that_does_not_exist\n",
+        test_skipped="import pytest\n\npytest.skip('elsewhere', allow_module_level=True)\n",
+    )
+    schema = etree.XMLSchema(etree.parse(str(XSD)))
+
+    testviz.run(*testviz.dir_args, "--continue-on-collection-errors")
+
+    (report,) = testviz.directory.glob("*.xml")
+    document = etree.parse(str(report), etree.XMLParser(resolve_entities=False, no_network=True))
+    schema.assertValid(document)
+    suite = document.getroot().find("testsuite")
+    assert suite is not None
+    assert suite.get("tests") == str(len(suite.findall("testcase"))) == "15"
+    (output,) = suite.findall("testcase[@name='test_output']")
+    assert output.findtext("system-out") == "out #x1B[0m <&> ]]>\n"
+    assert output.findtext("system-err") == "err"
+
+
+def test_a_directory_without_url_writes_the_report_only(testviz: Testviz) -> None:
+    testviz.pytester.makepyfile(test_one="def test_one():\n    pass\n")
+
+    result = testviz.run(*testviz.dir_args)
+
+    assert result.ret == pytest.ExitCode.OK
+    (pending,) = testviz.pending()
+    result.stdout.fnmatch_lines([f"testviz: report written to {testviz.directory / pending}"])
+    assert testviz.sent() == []
+
+
+def test_a_module_that_fails_to_import_is_an_error_result(
+    testviz: Testviz, live_server: str
+) -> None:
+    testviz.pytester.makepyfile(
+        test_broken="import a_module_that_does_not_exist\n\ndef test_never():\n    pass\n",
+        test_fine="def test_fine():\n    pass\n",
+    )
+
+    result = testviz.run(f"--testviz-url={live_server}", *testviz.dir_args)
+
+    assert result.ret == pytest.ExitCode.INTERRUPTED  # pytest's own verdict, unchanged
+    run = only_run(live_server)
+    (error,) = run["results"]
+    assert (error["classname"], error["name"], error["status"]) == ("", "test_broken", "error")
+    assert "a_module_that_does_not_exist" in error["message"]
+
+
+def test_collection_errors_and_tests_together(testviz: Testviz, live_server: str) -> None:
+    testviz.pytester.makepyfile(
+        test_broken="raise RuntimeError('cannot even import')\n",
+        test_fine="def test_fine():\n    pass\n",
+    )
+
+    result = testviz.run(
+        f"--testviz-url={live_server}", *testviz.dir_args, "--continue-on-collection-errors"
+    )
+
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    stored = {r["name"]: r["status"] for r in only_run(live_server)["results"]}
+    assert stored == {"test_broken": "error", "test_fine": "passed"}
+
+
+def test_collect_only_sends_and_writes_nothing(testviz: Testviz, live_server: str) -> None:
+    """IDEs run ``--collect-only`` on every save: that is not a test run."""
+    testviz.pytester.makepyfile(test_one="def test_one():\n    pass\n")
+
+    result = testviz.run(f"--testviz-url={live_server}", *testviz.dir_args, "--collect-only")
+
+    assert result.ret == pytest.ExitCode.OK
+    assert server_runs(live_server) == []
+    assert testviz.pending() == testviz.sent() == []
+    assert "testviz:" not in result.stdout.str()
+
+
+def test_captured_output_is_kept_up_to_max_output(testviz: Testviz) -> None:
+    testviz.pytester.makepyfile(
+        test_loud='def test_loud():\n    print("x" * 500)\n\ndef test_quiet():\n    print("hi")\n'
+    )
+
+    testviz.run(*testviz.dir_args, "--testviz-max-output=100")
+
+    (report,) = testviz.directory.glob("*.xml")
+    out = {r.name: r.system_out for r in parse_junit_xml(report).results}
+    assert out["test_quiet"] == "hi\n"
+    assert out["test_loud"] is not None
+    assert out["test_loud"].startswith("x" * 100 + "\n[testviz: 401 more characters cut]")
+
+
+def test_a_module_skipped_whole_is_a_skipped_result(testviz: Testviz) -> None:
+    testviz.pytester.makepyfile(
+        test_needs="import pytest\n\npytest.importorskip('a_module_that_is_not_installed')\n"
+    )
+
+    result = testviz.run(*testviz.dir_args)
+
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    (report,) = testviz.directory.glob("*.xml")
+    (skipped,) = parse_junit_xml(report).results
+    assert (skipped.classname, skipped.name, skipped.status) == ("", "test_needs", "skipped")
+    assert "a_module_that_is_not_installed" in (skipped.message or "")
+
+
+MARKED = """
+import pytest
+
+@pytest.mark.testviz(owner="team-search", tags="ranking")
+def test_one_tag():
+    pass
+
+@pytest.mark.testviz(tags=("ranking", "api"))
+@pytest.mark.smoke
+@pytest.mark.parametrize("n", [1])
+def test_tags_and_markers(n):
+    assert n == 1
+"""
+
+
+def test_owner_tags_and_markers_reach_the_sidecar(testviz: Testviz) -> None:
+    testviz.pytester.makepyfile(test_marked=MARKED)
+    testviz.pytester.makeini("[pytest]\nmarkers =\n    smoke: quick checks\n")
+
+    testviz.run(*testviz.dir_args)
+
+    (report,) = testviz.directory.glob("*.xml")
+    results = {r.name: r for r in parse_junit_xml(report).results}
+    one, many = results["test_one_tag"], results["test_tags_and_markers[1]"]
+    assert (one.owner, one.tags) == ("team-search", ["ranking"])
+    assert many.tags == ["api", "ranking", "smoke"]  # runner markers (parametrize) are no tags
+    assert many.markers == ["parametrize", "smoke", "testviz"]
+    assert one.source_hash is not None
+    assert many.source_hash is not None
+    assert one.source_hash != many.source_hash  # the bodies differ
