@@ -41,6 +41,9 @@ _CHUNK = 1000
 def resolve_mapping(session: AnySession, run: Run, server_rules: CodeOwners | None) -> int:
     """Decide each of the run's tests' owner and tags; returns how many definitions changed.
 
+    The decisions are made in a read transaction; only writing them takes the write lock
+    (on SQLite that lock stops every upload, so it is held as briefly as possible).
+
     Precedence: the sidecar's per-test override, then the plugin's markers, then
     CODEOWNERS-style rules (sent with the run, else configured on the server), then nothing.
     """
@@ -73,6 +76,7 @@ def resolve_mapping(session: AnySession, run: Run, server_rules: CodeOwners | No
                     "mapped_run_pk": run.id,
                 }
             )
+    begin_write(session)
     for start in range(0, len(updates), _CHUNK):
         session.execute(update(TestDefinition), updates[start : start + _CHUNK])
     return len(updates)
@@ -268,6 +272,7 @@ class Analyzer:
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._futures: set[Future[None]] = set()
+        self._queued: set[str] = set()
         self._sweeper: threading.Thread | None = None
         self._stop = threading.Event()
         _server_rules(settings)  # a missing or unreadable file stops start-up
@@ -281,11 +286,15 @@ class Analyzer:
                 self._in_context(run_id)
             return
         with self._lock:
+            if run_id in self._queued:
+                return  # the sweeper found a run that is already waiting its turn
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(1, thread_name_prefix="testviz-analysis")
+            self._queued.add(run_id)
             future = self._executor.submit(self._in_context, run_id)
             self._futures.add(future)
             future.add_done_callback(self._futures.discard)
+            future.add_done_callback(lambda _: self._queued.discard(run_id))
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until every submitted analysis has finished (for tests and shutdown)."""
@@ -375,7 +384,6 @@ class Analyzer:
             state = "off"
         else:
             try:
-                begin_write(session)
                 if step == "mapping":
                     # Read again for each run: the file may have changed since start-up.
                     changed = resolve_mapping(session, run, _server_rules(self.settings))
@@ -383,6 +391,7 @@ class Analyzer:
                         "mapping resolution for run %s: %d definitions updated", run.run_id, changed
                     )
                 else:
+                    begin_write(session)
                     found = check_integrity(session, run, self.settings.count_drop_threshold)
                     log.info(
                         "integrity check for run %s: %d signals (%s)",

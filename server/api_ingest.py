@@ -64,7 +64,7 @@ def _project(value: str | None, where: str) -> str | None:
     """A project named in a form field or the query string, checked like the JSON field."""
     if value is None or value == "":
         return None
-    if len(value) > 200 or not value.strip():
+    if len(value) > 200 or not value.strip() or "\x00" in value:
         raise APIError(
             422,
             "invalid_request",

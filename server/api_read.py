@@ -38,11 +38,19 @@ def _int_arg(name: str, default: int, maximum: int) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or int(raw) < 1:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12 or int(raw) < 1:
         raise APIError(
             422, "invalid_request", f"invalid query parameter {name!r}: a whole number >= 1"
         )
     return min(int(raw), maximum)
+
+
+def _text_arg(name: str) -> str | None:
+    """A free-text query parameter; one with a NUL character cannot match anything stored."""
+    value = request.args.get(name) or None
+    if value is not None and ("\x00" in value or len(value) > 1024):
+        raise APIError(422, "invalid_request", f"invalid query parameter {name!r}")
+    return value
 
 
 def _status_arg() -> str | None:
@@ -84,6 +92,8 @@ def run_summary(run: Run) -> RunSummary:
 
 
 def _get_run(run_id: str) -> Run:
+    if "\x00" in run_id or len(run_id) > 128:
+        raise APIError(404, "not_found", "no run with that run_id")
     run = db.session.execute(select(Run).where(Run.run_id == run_id)).scalar_one_or_none()
     if run is None:
         raise APIError(404, "not_found", f"no run with run_id {run_id!r}")
@@ -96,9 +106,9 @@ def list_runs() -> ResponseReturnValue:
     page = _int_arg("page", 1, 1_000_000)
     per_page = _int_arg("per_page", 50, 500)
     query = select(Run)
-    if project := request.args.get("project"):
+    if project := _text_arg("project"):
         query = query.where(Run.project == project)
-    if branch := request.args.get("branch"):
+    if branch := _text_arg("branch"):
         query = query.where(Run.branch == branch)
     status = request.args.get("status")
     if status == "failed":
@@ -172,7 +182,7 @@ def get_run(run_id: str) -> ResponseReturnValue:
     )
     if status := _status_arg():
         query = query.where(TestResultRow.status == status)
-    if search := request.args.get("q"):
+    if search := _text_arg("q"):
         query = query.where(TestDefinition.name.contains(search, autoescape=True))
     rows = db.session.execute(
         query.order_by(TestResultRow.id).limit(per_page).offset((page - 1) * per_page)

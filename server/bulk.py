@@ -7,6 +7,7 @@ processors per column, so what lands in the table is exactly what the ORM would 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -18,6 +19,21 @@ from .database import AnySession
 # is why the S608 warnings are silenced; every value travels as a bound parameter or COPY row.
 
 Row = Sequence[Any]
+
+
+def _driver_errors() -> tuple[type[Exception], ...]:
+    errors: list[type[Exception]] = [sqlite3.Error]
+    try:
+        import psycopg
+    except ImportError:  # the postgres extra is not installed
+        pass
+    else:
+        errors.append(psycopg.Error)
+    return tuple(errors)
+
+
+#: What the database drivers raise when they are used directly, as these helpers do.
+DRIVER_ERRORS = _driver_errors()
 
 
 def _processors(

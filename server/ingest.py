@@ -19,11 +19,11 @@ from sqlalchemy import Table, and_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from pytest_testviz.core import DeclaredTotals, Report, RunInfo, Totals, fold_repeats
-from pytest_testviz.core.report import build_result, repeated_ids
+from pytest_testviz.core import DeclaredTotals, Report, RunInfo, Totals
+from pytest_testviz.core.report import build_result
 from pytest_testviz.core.results import TestResult
 
-from .bulk import insert_new_returning, insert_rows
+from .bulk import DRIVER_ERRORS, insert_new_returning, insert_rows
 from .database import AnySession, begin_write
 from .models import FailureGroup, Run, TestDefinition, TestResultRow
 from .schemas import IngestCounts, IngestRunRequest, IngestRunResponse
@@ -43,11 +43,21 @@ def utcnow() -> datetime:
 
 def report_from_request(request: IngestRunRequest) -> Report:
     """The core :class:`Report` for a JSON upload, with ids derived as for XML."""
+    seen: dict[tuple[str, str], int] = {}
+
+    def occurrence(classname: str, name: str) -> int:
+        # Same rule as for XML from a producer whose names are not unique ids: a repeated
+        # name is another test, with an id of its own, not a retry of the first.
+        key = (classname, name)
+        seen[key] = seen.get(key, 0) + 1
+        return seen[key]
+
     results = [
         build_result(
             request.project,
             name=item.name,
             classname=item.classname,
+            occurrence=occurrence(item.classname, item.name),
             status=item.status,
             duration=item.duration,
             file=item.file,
@@ -64,10 +74,12 @@ def report_from_request(request: IngestRunRequest) -> Report:
         )
         for item in request.results
     ]
-    folded = fold_repeats(results)
-    payload = request.model_dump_json(exclude={"run_id"}).encode()
+    run_id = request.run_id
+    if run_id is None:  # derived from the content: the same body twice is the same run
+        payload = request.model_dump_json().encode()
+        run_id = hashlib.sha256(b"testviz-json:1\0" + payload).hexdigest()[:32]
     run = RunInfo(
-        run_id=request.run_id or hashlib.sha256(b"testviz-json:1\0" + payload).hexdigest()[:32],
+        run_id=run_id,
         project=request.project,
         session_id=request.session_id,
         git_sha=request.git_sha.lower() if request.git_sha else None,
@@ -79,13 +91,12 @@ def report_from_request(request: IngestRunRequest) -> Report:
     )
     return Report(
         run=run,
-        results=folded,
+        results=results,
         suites=[],
-        totals=Totals.count(folded),
+        totals=Totals.count(results),
         declared=DeclaredTotals(),
         codeowners=request.codeowners,
         testcases=len(results),
-        repeated=repeated_ids(results) if len(folded) != len(results) else [],
     )
 
 
@@ -95,23 +106,28 @@ def ingest_run(payload: IngestRunRequest | Report, session: AnySession) -> Inges
     return _retrying(lambda: _ingest(report, session), session)
 
 
+_RETRYABLE: tuple[type[Exception], ...] = (OperationalError, DBAPIError, *DRIVER_ERRORS)
+
+
 def _retrying(work: Callable[[], T], session: AnySession) -> T:
     """Run a write transaction again when the database asks for it (lock, deadlock)."""
     for attempt in range(_RETRIES):
         try:
             return work()
-        except (OperationalError, DBAPIError) as exc:
+        except _RETRYABLE as exc:
+            # The bulk paths use the driver directly, so its own errors arrive unwrapped.
             session.rollback()
             if attempt == _RETRIES - 1 or not _is_transient(exc):
                 raise
-            log.info("ingest retried after a transient database error: %s", exc.orig)
+            log.info("ingest retried after a transient database error: %s", exc)
             time.sleep(0.05 * 2**attempt)
     raise AssertionError("unreachable")
 
 
-def _is_transient(exc: DBAPIError) -> bool:
-    text = str(exc.orig).lower()
-    code = getattr(exc.orig, "sqlstate", None)
+def _is_transient(exc: Exception) -> bool:
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    text = str(cause).lower()
+    code = getattr(cause, "sqlstate", None)
     return "database is locked" in text or "deadlock" in text or code in {"40001", "40P01", "55P03"}
 
 
@@ -135,7 +151,14 @@ def _parse_time(value: str | None) -> datetime | None:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    try:
+        in_utc = parsed.astimezone(timezone.utc)
+    except OverflowError:
+        return None
+    # A time outside these years is a producer's bug, and PostgreSQL cannot read back a
+    # timestamp past year 9999 at all: keep nothing rather than a row that breaks every read.
+    return in_utc if 1970 <= in_utc.year <= 9000 else None
 
 
 def _cap(text: str | None) -> str | None:

@@ -24,7 +24,7 @@ class IngestResult(BaseModel):
     status: Status
     duration: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
     file: Short | None = None
-    line: Annotated[int, Field(ge=0)] | None = None
+    line: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None
     suite: list[Short] = Field(default_factory=list)
     flaky: bool = False
     error_type: Short | None = None

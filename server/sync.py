@@ -42,12 +42,14 @@ class SyncOutcome:
     unchanged: int = 0
     deferred: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         return (
             f"{len(self.ingested)} ingested, {len(self.skipped)} already stored, "
             f"{self.unchanged} unchanged, {len(self.deferred)} still being written, "
             f"{len(self.rejected)} rejected"
+            + (f", {len(self.failed)} failed (see the log)" if self.failed else "")
         )
 
 
@@ -120,7 +122,16 @@ def _sync_one(
         outcome.rejected.append(path.name)
         _remember(session, key, size, mtime_ns, None, "rejected")
         return
-    response = ingest_run(report, session)
+    try:
+        response = ingest_run(report, session)
+    except Exception:
+        # A database failure on one file must not stop the others: note it, and try the
+        # file again once it changes (or after a restart).
+        log.exception("could not ingest %s; it stays in place", path.name)
+        session.rollback()
+        outcome.failed.append(path.name)
+        _remember(session, key, size, mtime_ns, None, "failed")
+        return
     (outcome.ingested if response.status == "created" else outcome.skipped).append(path.name)
     _remember(session, key, size, mtime_ns, response.run_id, response.status)
     if response.status == "created" and on_created is not None:

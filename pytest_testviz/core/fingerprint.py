@@ -17,7 +17,8 @@ _MAX_TEXT = 64 * 1024
 
 # Temporary directories, pytest's tmp_path included: /tmp/pytest-of-me/pytest-12/test_x0/f
 _TMP = re.compile(
-    r"(?<![\w.-])(?:[A-Za-z]:)?[\\/]?(?:[\w.-]+[\\/])*?"
+    # At most 12 leading segments: an unbounded lazy loop here is quadratic in a long path.
+    r"(?<![\w.-])(?:[A-Za-z]:)?[\\/]?(?:[\w.-]+[\\/]){0,12}?"
     r"(?:tmp|temp|Temp|TEMP|var[\\/]folders|pytest-of-[\w.-]+)[\\/][^\s'\"<>:,)\]]*"
 )
 _TMP_HINTS = ("tmp", "temp", "folders", "pytest-of")
@@ -63,10 +64,11 @@ _MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
 
 # Frames: Python ("File "x.py", line 3, in func"), pytest long repr ("x.py:3: in func",
 # "def func("), Java/Kotlin/JS/C# ("at pkg.Class.method(", "at func (").
-_PY_FRAME = re.compile(r'^\s*File "[^"]*", line \d+, in (\S+)', re.MULTILINE)
+# ``[ \t]*``, not ``\s*``: ``\s`` crosses newlines, and "^\s*" over many blank lines is quadratic.
+_PY_FRAME = re.compile(r'^[ \t]*File "[^"\n]*", line \d+, in (\S+)', re.MULTILINE)
 _PYTEST_FRAME = re.compile(r"^\S[^\n]*?:\d+: in (\S+)$", re.MULTILINE)
-_PYTEST_DEF = re.compile(r"^\s*(?:async\s+)?def (\w+)\(", re.MULTILINE)
-_AT_FRAME = re.compile(r"^\s*at (?:async )?([\w$.<>/\[\]`~-]+?)\s?\(", re.MULTILINE)
+_PYTEST_DEF = re.compile(r"^[ \t]*(?:async[ \t]+)?def (\w+)\(", re.MULTILINE)
+_AT_FRAME = re.compile(r"^[ \t]*at (?:async )?([\w$.<>/\[\]`~-]+?) ?\(", re.MULTILINE)
 _ERROR_TYPE = re.compile(
     r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Failure|Exit|Interrupt|Warning))\s*:"
 )

@@ -28,9 +28,11 @@ def normalise(text: str) -> str:
     if not text:
         return ""
     stripped = text.strip()
-    if "  " in stripped or "\n" in stripped or "\t" in stripped or "\r" in stripped:
-        return _SPACES.sub(" ", stripped)
-    return stripped
+    if stripped.isascii() and not any(
+        s in stripped for s in ("  ", "\n", "\t", "\r", "\x0b", "\x0c")
+    ):
+        return stripped  # the common case, without a regex
+    return _SPACES.sub(" ", stripped)
 
 
 def canonical_identity(project: str, classname: str, name: str, occurrence: int = 1) -> str:

@@ -5,8 +5,9 @@ each element once read, so a report of a million testcases never sits in memory 
 It yields one :class:`TestResult` per ``<testcase>`` element (repeats included: folding
 retries into one test needs the whole report, see :mod:`pytest_testviz.core.report`).
 
-Hostile input is refused, never expanded: any DTD (``<!DOCTYPE``) is rejected before parsing,
-external entities and network access are off, and libxml2's own amplification limits stay on.
+Hostile input is refused, never expanded: a DTD (``<!DOCTYPE``) in the prolog is rejected
+before parsing starts, and any other the parser meets when it reaches the root; external
+entities and network access are off, and libxml2's own amplification limits stay on.
 """
 
 from __future__ import annotations
@@ -500,19 +501,28 @@ def _seconds(value: str | None) -> float:
     return seconds
 
 
+#: Counts and line numbers beyond this are nonsense, and would not fit a 32-bit column.
+_MAX_COUNT = 2**31 - 1
+
+
 def _line(value: str | None) -> int | None:
-    if value and value.isdigit():
-        return int(value)
+    if value and len(value) <= 10 and value.isascii() and value.isdigit():
+        line = int(value)
+        return line if line <= _MAX_COUNT else None
     return None
 
 
 def _int(value: str | None) -> int | None:
-    if value is None:
+    """A declared count; ``None`` for anything that is not a sensible whole number."""
+    if value is None or len(value) > 32:
         return None
     try:
-        return int(float(value))
+        number = float(value)
     except ValueError:
         return None
+    if not math.isfinite(number) or not 0 <= number <= _MAX_COUNT:
+        return None
+    return int(number)
 
 
 def _declared(element: etree._Element) -> DeclaredTotals:

@@ -106,6 +106,7 @@ def test_sync_ingests_each_report_once(inline: Flask, results: Path) -> None:
         "unchanged": 0,
         "deferred": [],
         "rejected": [],
+        "failed": [],
     }
     client: Any = inline.test_client()
     run = client.get("/api/tests/runs/sync-a").json
@@ -312,3 +313,28 @@ def test_cli_sync_of_a_missing_directory_is_a_usage_error(
     result = make_app(results_dir="").test_cli_runner().invoke(args=["sync", str(missing)])
     assert result.exit_code == 2
     assert f"{missing} is not a directory" in result.output
+
+
+def test_a_report_the_database_refuses_does_not_block_the_others(
+    inline: Flask, results: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database failure on one file is logged and that file left in place; the scan goes on."""
+    import server.sync as sync_module
+
+    real_ingest = sync_module.ingest_run
+
+    def ingest_failing_on_one(report: Any, session: Any) -> Any:
+        if report.run.run_id == "breaks":
+            raise RuntimeError("the database refused this one")
+        return real_ingest(report, session)
+
+    monkeypatch.setattr(sync_module, "ingest_run", ingest_failing_on_one)
+    write_report(results, "a_first.xml", junit(case("test_a")), {"run_id": "breaks"}, age=300)
+    write_report(results, "b_second.xml", junit(case("test_b")), {"run_id": "fine"}, age=200)
+
+    outcome = sync(inline, results)
+
+    assert outcome.failed == ["a_first.xml"]
+    assert outcome.ingested == ["b_second.xml"]
+    assert (results / "a_first.xml").exists()  # not rejected: the report itself is fine
+    assert sync(inline, results).unchanged == 2  # not retried until it changes
