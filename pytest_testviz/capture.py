@@ -18,7 +18,10 @@ from .core.results import Attempt, Status
 
 # Characters XML 1.0 cannot hold; pytest's JUnit writer shows them as "#xNN", and so do we,
 # so that a test's name (and so its id) is the same in both files.
-_ILLEGAL_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# The same class as pytest's ``bin_xml_escape`` (DEL included).
+_ILLEGAL_XML = re.compile(
+    "[^\u0009\u000a\u000d\u0020-\u007e\u0080-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
 
 
 def xml_safe(text: str) -> str:
@@ -55,11 +58,9 @@ class TestRecord:
     stderr: list[str] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    #: Said about the test after its outcome was settled (a teardown error after a failure).
+    stderr_extra: list[str] = field(default_factory=list)
     rerun_pending: bool = False
-
-    @property
-    def flaky(self) -> bool:
-        return bool(self.attempts) and self.status == "passed"
 
 
 def _longrepr_text(report: pytest.TestReport | pytest.CollectReport) -> str:
@@ -153,9 +154,9 @@ class Recorder:
             return  # a passed call, or a non-strict xpass: passed
         kind, message = _crash_message(report)
         text = _longrepr_text(report)
+        # Worded as pytest's own JUnit writer words them, so that the same failure gets the
+        # same fingerprint from either file.
         if report.when == "call":
-            if hasattr(report, "wasxfail"):  # strict xpass
-                kind, message = None, f"[XPASS(strict)] {report.wasxfail}"
             record.status, record.error_type, record.message, record.text = (
                 "failed",
                 kind,
@@ -163,17 +164,18 @@ class Recorder:
                 text,
             )
         elif record.status == "failed":
-            # Failed, then errored in teardown: still a failure; keep the teardown's story too.
-            record.text = f"{record.text}\n\nthen failed on teardown with {message!r}\n{text}"
+            # Failed, then errored in teardown: still a failure. The teardown's story goes to
+            # system-err, where it is kept without changing the failure's fingerprint.
+            record.stderr_extra.append(f'failed on teardown with "{message}"\n{text}')
         else:
             record.status, record.error_type = "error", kind
-            record.message = f"failed on {report.when} with {message!r}"
+            record.message = f'failed on {report.when} with "{message}"'
             record.text = text
 
     def add_collect_error(self, report: pytest.CollectReport) -> None:
         """A module that fails to import is an error result, never silently dropped."""
         classname, name = mangle_nodeid(report.nodeid)
-        kind, message = _crash_message(report)
+        kind, _ = _crash_message(report)
         record = TestRecord(
             report.nodeid,
             classname,
@@ -181,7 +183,7 @@ class Recorder:
             file=report.nodeid.split("::")[0] or None,
             status="error",
             error_type=kind,
-            message=f"collection failure: {message}",
+            message="collection failure",
             text=_longrepr_text(report),
         )
         self.finished.append(record)

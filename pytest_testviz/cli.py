@@ -13,6 +13,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from . import spool
 from .core import Sidecar, TestvizInputError, find_sidecar, parse_junit_xml, sidecar_path
 from .environment import environment_facts, git_info
@@ -168,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     push.add_argument("reports", nargs="+", metavar="REPORT.xml")
     push.add_argument("--meta", help="the sidecar, for a single report (default: beside it)")
-    push.add_argument("--project", help="project, when the sidecar does not name one")
+    push.add_argument("--project", help="project (overrides the sidecar's)")
     _add_server_options(push)
     push.set_defaults(handler=_push)
 
@@ -203,6 +205,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except TestvizInputError as exc:
         print(f"testviz {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValidationError as exc:  # e.g. `testviz meta --run-id "not an id"`
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        print(f"testviz {args.command}: invalid {field}: {first['msg']}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:
         return EXIT_FAILURE

@@ -103,8 +103,7 @@ class MetadataHooks:
         markers = sorted({mark.name for mark in item.iter_markers()})
         own = item.get_closest_marker("testviz")
         owner = own.kwargs.get("owner") if own else None
-        given = own.kwargs.get("tags", ()) if own else ()
-        tags = {given} if isinstance(given, str) else set(given)  # tags="x" is one tag, not three
+        tags = _as_tags(own.kwargs.get("tags") if own else None)
         tags.update(name for name in markers if name not in RUNNER_MARKERS)
         meta: dict[str, Any] = {"markers": markers, "tags": sorted(str(tag) for tag in tags)}
         if owner:
@@ -116,6 +115,18 @@ class MetadataHooks:
             if self._hashes[function]:
                 meta["source_hash"] = self._hashes[function]
         return meta
+
+
+def _as_tags(given: Any) -> set[str]:
+    """``tags=`` of the testviz marker: a string is one tag, an iterable many, None none."""
+    if given is None:
+        return set()
+    if isinstance(given, str):
+        return {given}
+    try:
+        return {str(tag) for tag in given}
+    except TypeError:  # tags=5: one tag, as written
+        return {str(given)}
 
 
 def source_hash(function: Any) -> str | None:
@@ -166,7 +177,7 @@ class TestvizSession:
         self.recorder.close_dangling()
         try:
             spooled = self._write()
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # a full disk; a value the sidecar cannot hold
             self.summary.append(
                 f"testviz: could not write the report to {self.settings.directory}: {exc}"
             )
@@ -174,9 +185,15 @@ class TestvizSession:
         if self.settings.url is None:
             self.summary.append(f"testviz: report written to {spooled.xml}")
             return
-        self._send_backlog(exclude=spooled.xml)
-        outcome = send_spooled(spooled, self.settings.url, **self._send_options())
-        self._after_send(spooled, outcome)
+        try:
+            self._send_backlog(exclude=spooled.xml)
+            outcome = send_spooled(spooled, self.settings.url, **self._send_options())
+            self._after_send(spooled, outcome)
+        except OSError as exc:  # e.g. another session moved a backlog report meanwhile
+            self.summary.append(
+                f"testviz: run {self.run_id} is in {self.settings.directory}, "
+                f"but sending it was interrupted: {exc}"
+            )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         for line in self.summary:

@@ -56,30 +56,50 @@ def write(directory: Path, run_id: str, xml: bytes, meta: bytes) -> Spooled:
 
 
 def pending(directory: Path) -> list[Spooled]:
-    """Reports not yet acknowledged by a server, oldest first."""
+    """Reports not yet acknowledged by a server, oldest first.
+
+    Only reports written here, which always have their sidecar: another tool's XML in the
+    same directory (``--junitxml`` pointed at it, say) is not ours to send or move.
+    """
     if not directory.is_dir():
         return []
-    found = [
-        Spooled(path, sidecar_path(path))
-        for path in directory.glob("*.xml")
-        if path.is_file() and not path.name.startswith(".")
-    ]
-    found.sort(key=lambda spooled: (spooled.xml.stat().st_mtime_ns, spooled.xml.name))
-    return found
+    found: list[tuple[int, str, Spooled]] = []
+    for path in directory.glob("*.xml"):
+        spooled = Spooled(path, sidecar_path(path))
+        try:
+            if path.name.startswith(".") or not spooled.meta.is_file():
+                continue
+            found.append((path.stat().st_mtime_ns, path.name, spooled))
+        except FileNotFoundError:  # another session sent it meanwhile
+            continue
+    found.sort(key=lambda item: item[:2])
+    return [spooled for _, _, spooled in found]
 
 
 def mark_sent(spooled: Spooled, keep: int) -> None:
-    """Move an acknowledged report into ``sent/`` and prune the oldest beyond ``keep``."""
+    """Move an acknowledged report into ``sent/`` and prune the oldest beyond ``keep``.
+
+    The XML goes first: once it is gone the report is no longer pending, whatever happens
+    to the sidecar left behind. Another session that moved it first is not an error.
+    """
     sent = spooled.xml.parent / SENT
     sent.mkdir(exist_ok=True)
-    if spooled.meta.exists():
-        os.replace(spooled.meta, sent / spooled.meta.name)
-    os.replace(spooled.xml, sent / spooled.xml.name)
+    for path in (spooled.xml, spooled.meta):
+        try:
+            os.replace(path, sent / path.name)
+        except FileNotFoundError:
+            continue
     prune(sent, keep)
 
 
 def prune(sent: Path, keep: int) -> None:
-    reports = sorted(sent.glob("*.xml"), key=lambda path: path.stat().st_mtime_ns, reverse=True)
-    for old in reports[keep:]:
+    dated: list[tuple[int, Path]] = []
+    for path in sent.glob("*.xml"):
+        try:
+            dated.append((path.stat().st_mtime_ns, path))
+        except FileNotFoundError:  # pruned by another session meanwhile
+            continue
+    dated.sort(reverse=True)
+    for _, old in dated[keep:]:
         sidecar_path(old).unlink(missing_ok=True)
         old.unlink(missing_ok=True)

@@ -68,7 +68,8 @@ def send(
                     meta_handle = open(meta, "rb") if meta is not None and meta.is_file() else None  # noqa: SIM115
                     try:
                         if meta_handle is not None:
-                            files["meta"] = (meta_handle.name, meta_handle, "application/json")
+                            name = Path(meta_handle.name).name  # no local path leaves the machine
+                            files["meta"] = (name, meta_handle, "application/json")
                         response = http.post(
                             url.rstrip("/") + INGEST_PATH,
                             files=files,
@@ -94,7 +95,11 @@ def send(
             try:
                 body = response.json()
             except ValueError:
-                return Outcome(False, f"HTTP {response.status_code}: the answer is not JSON")
+                body = None
+            if not isinstance(body, dict):
+                return Outcome(
+                    False, f"HTTP {response.status_code}: the answer is not a testviz server's"
+                )
             return Outcome(
                 True,
                 str(body.get("status", "created")),

@@ -38,18 +38,17 @@ def _testcase(record: TestRecord, max_output: int) -> str:
     )
     body: list[str] = []
     message = _attr(record.message or "")
-    if record.status == "failed":
-        kind = f" type={_attr(record.error_type)}" if record.error_type else ""
-        body.append(f"<failure message={message}{kind}>{_text(record.text or '')}</failure>")
-    elif record.status == "error":
-        kind = f" type={_attr(record.error_type)}" if record.error_type else ""
-        body.append(f"<error message={message}{kind}>{_text(record.text or '')}</error>")
+    if record.status in ("failed", "error"):
+        # No ``type``: pytest writes none, and the parser derives it from the message alike.
+        tag = "failure" if record.status == "failed" else "error"
+        body.append(f"<{tag} message={message}>{_text(record.text or '')}</{tag}>")
     elif record.status == "skipped":
         body.append(f"<skipped type={_attr(record.skip_type or 'pytest.skip')} message={message}/>")
     if record.stdout and max_output:
         body.append(f"<system-out>{_text(_cap(''.join(record.stdout), max_output))}</system-out>")
-    if record.stderr and max_output:
-        body.append(f"<system-err>{_text(_cap(''.join(record.stderr), max_output))}</system-err>")
+    stderr = "".join(record.stderr) + "\n".join(record.stderr_extra)
+    if stderr and max_output:
+        body.append(f"<system-err>{_text(_cap(stderr, max_output))}</system-err>")
     if not body:
         return head + "/>"
     return head + ">" + "".join(body) + "</testcase>"

@@ -21,7 +21,13 @@ def test_factory_creates_schema_and_serves_health(app: Flask, client: object) ->
     assert response.json["status"] == "ok"
     with app.app_context():
         tables = set(inspect(db.engine).get_table_names())
-    assert {"runs", "test_definitions", "test_results", "failure_groups", "integrity_signals"} <= tables
+    assert {
+        "runs",
+        "test_definitions",
+        "test_results",
+        "failure_groups",
+        "integrity_signals",
+    } <= tables
     assert "alembic_version" in tables
 
 
@@ -76,7 +82,9 @@ def test_disabled_by_environment(monkeypatch: pytest.MonkeyPatch, sqlite_url: st
     monkeypatch.setenv("CCDASH_TEST_VISUALIZER_ENABLED", "false")
     app = create_app({"database_url": sqlite_url, "watch": False})
     try:
-        response = app.test_client().post("/api/tests/ingest", data=b"<testsuite/>", content_type="application/xml")
+        response = app.test_client().post(
+            "/api/tests/ingest", data=b"<testsuite/>", content_type="application/xml"
+        )
         assert response.status_code == 503
     finally:
         app.extensions["testviz"].analyzer.shutdown()
@@ -100,8 +108,13 @@ def test_wrong_method_is_json_405(client: object) -> None:
 def test_openapi_document_describes_the_api(client: object) -> None:
     document = client.get("/api/openapi.json").json  # type: ignore[attr-defined]
     assert document["openapi"].startswith("3.1")
-    assert {"/api/tests/ingest", "/api/tests/runs", "/api/tests/runs/{run_id}",
-            "/api/tests/runs/{run_id}/integrity", "/healthz"} <= set(document["paths"])
+    assert {
+        "/api/tests/ingest",
+        "/api/tests/runs",
+        "/api/tests/runs/{run_id}",
+        "/api/tests/runs/{run_id}/integrity",
+        "/healthz",
+    } <= set(document["paths"])
     schemas = document["components"]["schemas"]
     assert {"IngestRunRequest", "IngestRunResponse", "ErrorBody", "RunDetail"} <= set(schemas)
     assert "results" in schemas["IngestRunRequest"]["properties"]
