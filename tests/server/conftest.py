@@ -39,7 +39,7 @@ def postgres_admin_url() -> str:
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure to connect means "no PostgreSQL"
+    except Exception as exc:
         missing_service(f"PostgreSQL at {make_url(url).render_as_string()} does not answer: {exc}")
     finally:
         engine.dispose()

@@ -34,7 +34,11 @@ def test_factory_creates_schema_and_serves_health(app: Flask, client: object) ->
 def test_default_database_is_sqlite_in_instance_folder(tmp_path: Path) -> None:
     settings = settings_from_env({}, str(tmp_path))
     assert settings.database_url == f"sqlite:///{tmp_path / 'testviz.sqlite3'}"
-    assert settings.enabled and settings.mapping_enabled and settings.integrity_enabled
+    assert (settings.enabled, settings.mapping_enabled, settings.integrity_enabled) == (
+        True,
+        True,
+        True,
+    )
     assert settings.results_dir == ""
 
 
