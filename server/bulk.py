@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import JSON, Table
 
 from .database import AnySession
 
@@ -39,7 +39,25 @@ DRIVER_ERRORS = _driver_errors()
 def _processors(
     table: Table, columns: Sequence[str], dialect: Any
 ) -> list[Callable[[Any], Any] | None]:
-    return [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns]
+    processors: list[Callable[[Any], Any] | None] = []
+    for name in columns:
+        column_type = table.c[name].type
+        process: Callable[[Any], Any] | None = column_type.dialect_impl(dialect).bind_processor(
+            dialect
+        )
+        if process is not None and isinstance(column_type, JSON):
+            process = _empty_list_first(process)
+        processors.append(process)
+    return processors
+
+
+def _empty_list_first(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Most JSON values here are empty lists: skip the serializer for those."""
+
+    def processed(value: Any) -> Any:
+        return "[]" if value == [] else process(value)
+
+    return processed
 
 
 def _processed(
@@ -116,14 +134,18 @@ def insert_new_returning(
             inserted = [(int(pk), value) for pk, value in cursor.fetchall()]
             cursor.execute(f"TRUNCATE {staging}")
             return inserted
-    # SQLite: the ingest holds the write lock (BEGIN IMMEDIATE), so nobody races us here.
+    # SQLite: the ingest holds the write lock (BEGIN IMMEDIATE), so nobody races us here,
+    # and every row with an id above the largest before the insert is one of ours.
     marks = ", ".join("?" for _ in columns)
     cursor = raw.cursor()
     try:
+        cursor.execute(f"SELECT coalesce(max(id), 0) FROM {table.name}")  # noqa: S608
+        (before,) = cursor.fetchone()
         cursor.executemany(
             f"INSERT INTO {table.name} ({names}) VALUES ({marks}) {on_conflict}",  # noqa: S608
             values,
         )
+        cursor.execute(f"SELECT id, {key} FROM {table.name} WHERE id > ?", (before,))  # noqa: S608
+        return [(int(pk), value) for pk, value in cursor.fetchall()]
     finally:
         cursor.close()
-    return []

@@ -7,6 +7,7 @@ or instances create it once. Everything of a run is written in one transaction, 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -303,13 +304,18 @@ _RESULT_COLUMNS = (
 )
 
 
+@functools.lru_cache(maxsize=1024)
+def _suite_json(suite: tuple[str, ...]) -> str:
+    return json.dumps(list(suite), ensure_ascii=False)  # tests of a module share their suite
+
+
 def _definition_row(result: TestResult) -> dict[str, Any]:
     return {
         "name": result.name,
         "base_name": result.base_name,
         "params": result.params,
         "classname": result.classname,
-        "suite": json.dumps(list(result.suite), ensure_ascii=False) if result.suite else None,
+        "suite": _suite_json(result.suite) if result.suite else None,
         "file": result.file,
         "line": result.line,
         "source_hash": result.source_hash,
@@ -366,16 +372,14 @@ def _upsert_definitions(
         )
         for pk, test_id in inserted:
             known[test_id] = pk
-        not_returned = [test_id for test_id in missing if test_id not in known]
-        for chunk in _chunks(not_returned):
-            for pk, test_id, first_run in session.execute(
-                select(table.c.id, table.c.test_id, table.c.first_run_pk).where(
+        raced = [test_id for test_id in missing if test_id not in known]
+        for chunk in _chunks(raced):  # created by a concurrent run between our read and insert
+            for pk, test_id in session.execute(
+                select(table.c.id, table.c.test_id).where(
                     and_(table.c.project == project, table.c.test_id.in_(chunk))
                 )
             ):
                 known[test_id] = pk
-                if first_run == run_pk:
-                    inserted.append((pk, test_id))  # SQLite: ours, not a concurrent run's
         new_definitions = len(inserted)
 
     created = set(missing)
