@@ -12,6 +12,7 @@ from datetime import datetime
 from xml.sax.saxutils import escape, quoteattr
 
 from .capture import TestRecord, xml_safe
+from .core.results import cap_text
 from .core.sidecar import AttemptMeta, Sidecar, TestMeta
 
 PRODUCER_PROPERTY = "testviz.producer"
@@ -23,12 +24,6 @@ def _attr(value: str) -> str:
 
 def _text(value: str) -> str:
     return escape(xml_safe(value))
-
-
-def _cap(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}\n[testviz: {len(text) - limit} more characters cut]"
 
 
 def _testcase(record: TestRecord, max_output: int) -> str:
@@ -45,10 +40,12 @@ def _testcase(record: TestRecord, max_output: int) -> str:
     elif record.status == "skipped":
         body.append(f"<skipped type={_attr(record.skip_type or 'pytest.skip')} message={message}/>")
     if record.stdout and max_output:
-        body.append(f"<system-out>{_text(_cap(''.join(record.stdout), max_output))}</system-out>")
+        body.append(
+            f"<system-out>{_text(cap_text(''.join(record.stdout), max_output) or '')}</system-out>"
+        )
     stderr = "".join(record.stderr) + "\n".join(record.stderr_extra)
     if stderr and max_output:
-        body.append(f"<system-err>{_text(_cap(stderr, max_output))}</system-err>")
+        body.append(f"<system-err>{_text(cap_text(stderr, max_output) or '')}</system-err>")
     if not body:
         return head + "/>"
     return head + ">" + "".join(body) + "</testcase>"

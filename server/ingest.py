@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from pytest_testviz.core import DeclaredTotals, Report, RunInfo, Totals
 from pytest_testviz.core.report import build_result
-from pytest_testviz.core.results import TestResult
+from pytest_testviz.core.results import TestResult, cap_text
 
 from .bulk import DRIVER_ERRORS, insert_new_returning, insert_rows
 from .database import AnySession, begin_write
@@ -163,9 +163,7 @@ def _parse_time(value: str | None) -> datetime | None:
 
 
 def _cap(text: str | None) -> str | None:
-    if text is None or len(text) <= TEXT_CAP:
-        return text
-    return f"{text[:TEXT_CAP]}\n[testviz: {len(text) - TEXT_CAP} more characters cut]"
+    return cap_text(text, TEXT_CAP)
 
 
 def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:

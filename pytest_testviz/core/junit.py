@@ -25,7 +25,7 @@ from .errors import JUnitParseError
 from .fingerprint import error_fingerprint, error_type_of
 from .identity import ClassIdentity, test_id
 from .names import infer_path, split_params
-from .results import SEVERITY, Attempt, DeclaredTotals, Status, Suite, TestResult
+from .results import SEVERITY, Attempt, DeclaredTotals, Status, Suite, TestResult, cap_text
 
 ReportSource = Union[str, "os.PathLike[str]", bytes, IO[bytes]]
 
@@ -428,12 +428,7 @@ class JUnitReader:
         )
 
     def _capped(self, text: str | None) -> str | None:
-        if not text:
-            return None
-        if len(text) <= self.max_output:
-            return text
-        cut = len(text) - self.max_output
-        return f"{text[: self.max_output]}\n[testviz: {cut} more characters cut]"
+        return cap_text(text or None, self.max_output)
 
 
 # -- element helpers ----------------------------------------------------------------------

@@ -13,6 +13,14 @@ from typing import Any, Literal
 Status = Literal["passed", "failed", "error", "skipped"]
 STATUSES: tuple[Status, ...] = ("passed", "failed", "error", "skipped")
 
+
+def cap_text(text: str | None, limit: int) -> str | None:
+    """``text`` cut to ``limit`` characters, saying how much was cut (one wording everywhere)."""
+    if text is None or len(text) <= limit:
+        return text
+    return f"{text[:limit]}\n[testviz: {len(text) - limit} more characters cut]"
+
+
 #: How severe an outcome is, for choosing one status out of several result elements.
 SEVERITY: dict[str, int] = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
 
