@@ -642,9 +642,10 @@ import atexit, functools, json, os, time
 from collections import defaultdict
 
 _start = time.perf_counter()
-import pytest_testviz.plugin as plugin  # noqa: E402
-import pytest_testviz.core.sidecar as core_sidecar  # noqa: E402
+import pytest_testviz.plugin  # noqa: E402  (light: the working parts load when switched on)
 _imported = time.perf_counter() - _start
+import pytest_testviz.session as plugin  # noqa: E402
+import pytest_testviz.core.sidecar as core_sidecar  # noqa: E402
 
 totals = defaultdict(float)
 calls = defaultdict(int)
@@ -667,7 +668,7 @@ def _wrap(owner, name, label):
 
 WRAPPED = (
     (plugin.MetadataHooks, "_meta", "per test: metadata (markers, owner, source hash)"),
-    (plugin, "source_hash", "  of which: source_hash (inspect.getsource)"),
+    (plugin, "source_hash", "  of which: source_hash"),
     (plugin.TestvizSession, "pytest_runtest_logreport", "per test: record each report"),
     (plugin.TestvizSession, "pytest_sessionfinish", "at the end: pytest_sessionfinish"),
     (plugin, "_codeowners", "at the end:   CODEOWNERS"),
