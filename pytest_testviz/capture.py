@@ -172,35 +172,20 @@ class Recorder:
             record.message = f'failed on {report.when} with "{message}"'
             record.text = text
 
-    def add_collect_error(self, report: pytest.CollectReport) -> None:
-        """A module that fails to import is an error result, never silently dropped."""
-        classname, name = mangle_nodeid(report.nodeid)
-        kind, _ = _crash_message(report)
-        record = TestRecord(
-            report.nodeid,
-            classname,
-            name,
-            file=report.nodeid.split("::")[0] or None,
-            status="error",
-            error_type=kind,
-            message="collection failure",
-            text=_longrepr_text(report),
-        )
-        self.finished.append(record)
-
-    def add_collect_skipped(self, report: pytest.CollectReport) -> None:
-        """A module skipped as a whole (``pytest.skip(allow_module_level=True)``,
-        ``pytest.importorskip``): one skipped result named after it."""
+    def add_collect_report(self, report: pytest.CollectReport) -> None:
+        """A module that fails to import is an error result, and one skipped whole
+        (``pytest.skip(allow_module_level=True)``, ``importorskip``) a skipped one: never
+        silently dropped, and named as pytest's own JUnit writer names them."""
         classname, name = mangle_nodeid(report.nodeid)
         record = TestRecord(
-            report.nodeid,
-            classname,
-            name,
-            file=report.nodeid.split("::")[0] or None,
-            status="skipped",
-            skip_type="pytest.skip",
-            message=_skip_reason(report),
+            report.nodeid, classname, name, file=report.nodeid.split("::")[0] or None
         )
+        if report.failed:
+            record.status, record.error_type = "error", _crash_message(report)[0]
+            record.message, record.text = "collection failure", _longrepr_text(report)
+        else:
+            record.status, record.skip_type = "skipped", "pytest.skip"
+            record.message = _skip_reason(report)
         self.finished.append(record)
 
     def close_dangling(self) -> None:

@@ -125,10 +125,7 @@ class TestvizSession:
         if report.passed or report.nodeid in self.collect_errors:
             return
         self.collect_errors.add(report.nodeid)  # under xdist each worker reports it
-        if report.failed:
-            self.recorder.add_collect_error(report)
-        else:  # a module skipped whole: pytest's JUnit writer has it as a skipped test too
-            self.recorder.add_collect_skipped(report)
+        self.recorder.add_collect_report(report)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:

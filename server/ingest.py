@@ -172,15 +172,8 @@ def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
 
 
 def _counts(report: Report, new_definitions: int, groups: int) -> IngestCounts:
-    totals = report.totals
     return IngestCounts(
-        tests=totals.tests,
-        passed=totals.passed,
-        failed=totals.failed,
-        errors=totals.errors,
-        skipped=totals.skipped,
-        new_definitions=new_definitions,
-        failure_groups=groups,
+        **report.totals.to_json(), new_definitions=new_definitions, failure_groups=groups
     )
 
 
