@@ -60,10 +60,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     app.before_request(_require_enabled)
 
-    from . import api_ingest, api_read, cli
+    from . import api_history, api_ingest, api_read, cli, views
 
     app.register_blueprint(api_ingest.bp)
     app.register_blueprint(api_read.bp)
+    app.register_blueprint(api_history.bp)
+    app.register_blueprint(views.bp)
     cli.init_app(app)
 
     if _serving():

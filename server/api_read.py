@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app
 from flask.typing import ResponseReturnValue
 from sqlalchemy import func, or_, select, text
 
 from pytest_testviz import __version__
 
+from . import history
+from .args import choice_arg, int_arg, status_arg, text_arg
 from .db import db
 from .errors import APIError
-from .models import IntegritySignal, Run, TestDefinition, TestResultRow
+from .models import IntegritySignal, Run
 from .openapi import openapi_document
 from .schemas import (
     DeclaredTotals,
     Health,
     IntegrityOut,
     Page,
-    ResultOut,
     RunDetail,
     RunList,
     RunSummary,
@@ -31,37 +29,6 @@ from .schemas import (
 
 bp = Blueprint("read", __name__)
 api = "/api/tests"
-STATUSES = ("passed", "failed", "error", "skipped")
-
-
-def _int_arg(name: str, default: int, maximum: int) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12 or int(raw) < 1:
-        raise APIError(
-            422, "invalid_request", f"invalid query parameter {name!r}: a whole number >= 1"
-        )
-    return min(int(raw), maximum)
-
-
-def _text_arg(name: str) -> str | None:
-    """A free-text query parameter; one with a NUL character cannot match anything stored."""
-    value = request.args.get(name) or None
-    if value is not None and ("\x00" in value or len(value) > 1024):
-        raise APIError(422, "invalid_request", f"invalid query parameter {name!r}")
-    return value
-
-
-def _status_arg() -> str | None:
-    status = request.args.get("status") or None
-    if status is not None and status not in STATUSES:
-        raise APIError(
-            422,
-            "invalid_request",
-            f"invalid query parameter 'status': one of {', '.join(STATUSES)}",
-        )
-    return status
 
 
 def run_summary(run: Run) -> RunSummary:
@@ -91,7 +58,7 @@ def run_summary(run: Run) -> RunSummary:
     )
 
 
-def _get_run(run_id: str) -> Run:
+def get_run_or_404(run_id: str) -> Run:
     if "\x00" in run_id or len(run_id) > 128:
         raise APIError(404, "not_found", "no run with that run_id")
     run = db.session.execute(select(Run).where(Run.run_id == run_id)).scalar_one_or_none()
@@ -103,92 +70,47 @@ def _get_run(run_id: str) -> Run:
 @bp.get(f"{api}/runs")
 def list_runs() -> ResponseReturnValue:
     """Runs, newest first; filter by project, branch and status (runs with failures)."""
-    page = _int_arg("page", 1, 1_000_000)
-    per_page = _int_arg("per_page", 50, 500)
+    return run_list().model_dump(mode="json")
+
+
+def run_list(per_page_default: int = 50) -> RunList:
+    page = int_arg("page", 1, 1_000_000)
+    per_page = int_arg("per_page", per_page_default, 500)
     query = select(Run)
-    if project := _text_arg("project"):
+    if project := text_arg("project"):
         query = query.where(Run.project == project)
-    if branch := _text_arg("branch"):
+    if branch := text_arg("branch"):
         query = query.where(Run.branch == branch)
-    status = request.args.get("status")
+    status = choice_arg("status", ("passed", "failed"))
     if status == "failed":
         query = query.where(or_(Run.failed > 0, Run.errors > 0))
     elif status == "passed":
         query = query.where(Run.failed == 0, Run.errors == 0)
-    elif status:
-        raise APIError(422, "invalid_request", "invalid query parameter 'status': passed or failed")
     total = db.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     runs = db.session.execute(
         query.order_by(Run.id.desc()).limit(per_page).offset((page - 1) * per_page)
     ).scalars()
-    body = RunList(
+    return RunList(
         runs=[run_summary(run) for run in runs],
         pagination=Page(page=page, per_page=per_page, total=total),
     )
-    return body.model_dump(mode="json")
-
-
-def result_out(row: Any) -> ResultOut:
-    return ResultOut(
-        test_id=row.test_id,
-        name=row.name,
-        base_name=row.base_name,
-        params=row.params,
-        classname=row.classname,
-        file=row.file,
-        line=row.line,
-        suite=json.loads(row.suite) if row.suite else [],
-        status=row.status,
-        flaky=row.flaky,
-        duration=row.duration,
-        error_type=row.error_type,
-        message=row.message,
-        fingerprint=row.fingerprint,
-        tags=row.tags or [],
-        owner=row.owner,
-    )
-
-
-RESULT_COLUMNS = (
-    TestDefinition.test_id,
-    TestDefinition.name,
-    TestDefinition.base_name,
-    TestDefinition.params,
-    TestDefinition.classname,
-    TestDefinition.file,
-    TestDefinition.line,
-    TestDefinition.suite,
-    TestDefinition.tags,
-    TestDefinition.owner,
-    TestResultRow.status,
-    TestResultRow.flaky,
-    TestResultRow.duration,
-    TestResultRow.error_type,
-    TestResultRow.message,
-    TestResultRow.fingerprint,
-)
 
 
 @bp.get(f"{api}/runs/<run_id>")
 def get_run(run_id: str) -> ResponseReturnValue:
-    """One run: metadata, totals, and its results (filter by status, search by name)."""
-    run = _get_run(run_id)
-    page = _int_arg("page", 1, 1_000_000)
-    per_page = _int_arg("per_page", 1000, 100_000)
-    query = (
-        select(*RESULT_COLUMNS)
-        .join(TestDefinition, TestDefinition.id == TestResultRow.definition_pk)
-        .where(TestResultRow.run_pk == run.id)
+    """One run: metadata, totals, failure groups, slowest tests, and its results."""
+    return run_detail(get_run_or_404(run_id), per_page_default=1000).model_dump(mode="json")
+
+
+def run_detail(run: Run, per_page_default: int) -> RunDetail:
+    page = int_arg("page", 1, 1_000_000)
+    per_page = int_arg("per_page", per_page_default, 100_000)
+    results, total = history.run_results(
+        db.session, run, status=status_arg(), search=text_arg("q"), page=page, per_page=per_page
     )
-    if status := _status_arg():
-        query = query.where(TestResultRow.status == status)
-    if search := _text_arg("q"):
-        query = query.where(TestDefinition.name.contains(search, autoescape=True))
-    rows = db.session.execute(
-        query.order_by(TestResultRow.id).limit(per_page).offset((page - 1) * per_page)
-    )
+    previous = history.previous_run(db.session, run)
     summary = run_summary(run)
-    detail = RunDetail(
+    return RunDetail(
         **summary.model_dump(),
         env=run.env or {},
         declared_totals=DeclaredTotals(
@@ -198,15 +120,18 @@ def get_run(run_id: str) -> ResponseReturnValue:
             skipped=run.declared_skipped,
         ),
         testcases=run.testcases,
-        results=[result_out(row) for row in rows],
+        results=results,
+        results_total=total,
+        failure_groups=history.run_groups(db.session, run),
+        slowest=history.slowest(db.session, run),
+        previous_run_id=previous.run_id if previous else None,
     )
-    return detail.model_dump(mode="json")
 
 
 @bp.get(f"{api}/runs/<run_id>/integrity")
 def get_integrity(run_id: str) -> ResponseReturnValue:
     """The integrity signals recorded for one run."""
-    run = _get_run(run_id)
+    run = get_run_or_404(run_id)
     signals = (
         db.session.execute(
             select(IntegritySignal)

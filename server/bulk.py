@@ -8,10 +8,11 @@ processors per column, so what lands in the table is exactly what the ORM would 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import JSON, Table
+from sqlalchemy.dialects import postgresql, sqlite
 
 from .database import AnySession
 
@@ -19,6 +20,27 @@ from .database import AnySession
 # is why the S608 warnings are silenced; every value travels as a bound parameter or COPY row.
 
 Row = Sequence[Any]
+T = TypeVar("T")
+#: Rows per IN list or multi-row statement: well within SQLite's variable limit.
+CHUNK = 1000
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+Upsert = postgresql.Insert | sqlite.Insert
+
+
+def dialect_insert(session: AnySession, table: Table) -> Upsert:
+    """The dialect's INSERT, which knows ``ON CONFLICT``."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise RuntimeError(f"unsupported database: {dialect}")
 
 
 def _driver_errors() -> tuple[type[Exception], ...]:

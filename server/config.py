@@ -32,6 +32,8 @@ class Settings:
     analysis_in_background: bool = True
     watch: bool = True
     auto_migrate: bool = True
+    #: How many of a project's latest runs the flaky ranking looks at.
+    flaky_window: int = 50
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -103,6 +105,7 @@ def settings_from_env(env: Mapping[str, str], instance_path: str) -> Settings:
         count_drop_threshold=_fraction(env, "TESTVIZ_COUNT_DROP_THRESHOLD", 0.10),
         watch=_bool(env, "TESTVIZ_WATCH", True),
         auto_migrate=_bool(env, "TESTVIZ_AUTO_MIGRATE", True),
+        flaky_window=_int(env, "TESTVIZ_FLAKY_WINDOW", 50),
     )
 
 

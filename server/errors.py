@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
@@ -29,7 +29,17 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
     return {"code": code, "message": message, "details": details or {}}
 
 
+def _page(status: int, message: str) -> ResponseReturnValue | None:
+    """An HTML error page for the visualizer's pages (the API always answers JSON)."""
+    if request.blueprint != "views":
+        return None
+    return render_template("error.html", status=status, message=message), status
+
+
 def _api_error(error: APIError) -> ResponseReturnValue:
+    page = _page(error.status, error.message)
+    if page is not None:
+        return page
     return jsonify(error_body(error.code, error.message, error.details)), error.status
 
 
@@ -37,6 +47,9 @@ def _http_error(error: HTTPException) -> ResponseReturnValue:
     code = (error.name or "error").lower().replace(" ", "_")
     status = error.code or 500
     message = error.description or error.name
+    page = _page(status, message)
+    if page is not None:
+        return page
     if status == 413:
         code, message = "too_large", message or "the request body is too large"
     response = jsonify(error_body(code, message))

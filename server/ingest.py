@@ -12,19 +12,19 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, and_, bindparam, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, bindparam, select, text, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from pytest_testviz.core import DeclaredTotals, Report, RunInfo, Totals
 from pytest_testviz.core.report import build_result
 from pytest_testviz.core.results import TestResult, cap_text
 
-from .bulk import DRIVER_ERRORS, insert_new_returning, insert_rows
+from .aggregates import update_aggregates
+from .bulk import DRIVER_ERRORS, chunks, dialect_insert, insert_new_returning, insert_rows
 from .database import AnySession, begin_write
 from .models import FailureGroup, Run, TestDefinition, TestResultRow
 from .schemas import IngestCounts, IngestRunRequest, IngestRunResponse
@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 #: Stored message and traceback text are capped; the cap is noted in the text.
 TEXT_CAP = 64 * 1024
-_CHUNK = 1000  # rows per IN list / multi-row insert (well within SQLite's variable limit)
 _RETRIES = 6
 T = TypeVar("T")
 
@@ -132,19 +131,6 @@ def _is_transient(exc: Exception) -> bool:
     return "database is locked" in text or "deadlock" in text or code in {"40001", "40P01", "55P03"}
 
 
-Upsert = postgresql.Insert | sqlite.Insert
-
-
-def _insert(session: AnySession, table: Table) -> Upsert:
-    """The dialect's INSERT, which knows ``ON CONFLICT``."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    if dialect == "sqlite":
-        return sqlite.insert(table)
-    raise RuntimeError(f"unsupported database: {dialect}")
-
-
 def _parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -166,11 +152,6 @@ def _cap(text: str | None) -> str | None:
     return cap_text(text, TEXT_CAP)
 
 
-def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _counts(report: Report, new_definitions: int, groups: int) -> IngestCounts:
     return IngestCounts(
         **report.totals.to_json(), new_definitions=new_definitions, failure_groups=groups
@@ -183,7 +164,7 @@ def _ingest(report: Report, session: AnySession) -> IngestRunResponse:
     begin_write(session)
     runs = Run.__table__
     run_pk = session.execute(
-        _insert(session, runs)
+        dialect_insert(session, runs)
         .values(**_run_row(report, now))
         .on_conflict_do_nothing(index_elements=["run_id"])
         .returning(runs.c.id)
@@ -194,6 +175,7 @@ def _ingest(report: Report, session: AnySession) -> IngestRunResponse:
     definition_pks, new_definitions = _upsert_definitions(session, report, run_pk, now)
     _insert_results(session, report.results, definition_pks, run_pk)
     groups = _upsert_failure_groups(session, report, run_pk, now)
+    update_aggregates(session, report, run_pk, definition_pks)
     session.commit()
     if new_definitions >= 10_000 and session.get_bind().dialect.name == "postgresql":
         # Fresh statistics, or the planner keeps guessing for the next big upload's lookups
@@ -327,7 +309,7 @@ def _upsert_definitions(
     changed: list[dict[str, Any]] = []
     table = TestDefinition.__table__
     columns = [table.c.id, table.c.test_id, *(table.c[name] for name in _DECLARED_FIELDS)]
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         rows = session.execute(
             select(*columns).where(and_(table.c.project == project, table.c.test_id.in_(chunk)))
         )
@@ -364,7 +346,7 @@ def _upsert_definitions(
         for pk, test_id in inserted:
             known[test_id] = pk
         raced = [test_id for test_id in missing if test_id not in known]
-        for chunk in _chunks(raced):  # created by a concurrent run between our read and insert
+        for chunk in chunks(raced):  # created by a concurrent run between our read and insert
             for pk, test_id in session.execute(
                 select(table.c.id, table.c.test_id).where(
                     and_(table.c.project == project, table.c.test_id.in_(chunk))
@@ -375,7 +357,7 @@ def _upsert_definitions(
 
     created = set(missing)
     existing_pks = [known[test_id] for test_id in ids if test_id not in created]
-    for pks in _chunks(existing_pks):
+    for pks in chunks(existing_pks):
         session.execute(
             update(table)
             .where(table.c.id.in_(pks), table.c.last_run_pk < run_pk)
@@ -427,6 +409,7 @@ def _upsert_failure_groups(session: AnySession, report: Report, run_pk: int, now
                 "example_message": _cap(result.message),
                 "example_text": _cap(result.text),
                 "occurrences": 1,
+                "runs_affected": 1,
                 "first_seen_at": now,
                 "last_seen_at": now,
                 "first_run_pk": run_pk,
@@ -437,13 +420,14 @@ def _upsert_failure_groups(session: AnySession, report: Report, run_pk: int, now
     if not groups:
         return 0
     table = FailureGroup.__table__
-    statement = _insert(session, table)
+    statement = dialect_insert(session, table)
     excluded = statement.excluded
     session.execute(
         statement.on_conflict_do_update(
             index_elements=["project", "fingerprint"],
             set_={
                 "occurrences": table.c.occurrences + excluded.occurrences,
+                "runs_affected": table.c.runs_affected + 1,
                 "last_seen_at": excluded.last_seen_at,
                 "last_run_pk": excluded.last_run_pk,
             },

@@ -71,6 +71,7 @@ class Run(db.Model):  # type: ignore[name-defined,misc]
         Index("ix_runs_project_branch_id", "project", "branch", "id"),
         Index("ix_runs_project_id", "project", "id"),
         Index("ix_runs_analysis", "mapping_state", "integrity_state"),
+        Index("ix_runs_project_git_sha", "project", "git_sha"),
     )
 
 
@@ -130,7 +131,7 @@ class TestResultRow(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (
         UniqueConstraint("run_pk", "definition_pk"),
         Index("ix_test_results_definition_run", "definition_pk", "run_pk"),
-        Index("ix_test_results_fingerprint", "fingerprint"),
+        Index("ix_test_results_fingerprint_run", "fingerprint", "run_pk"),
     )
 
 
@@ -144,6 +145,8 @@ class FailureGroup(db.Model):  # type: ignore[name-defined,misc]
     example_message: Mapped[str | None] = mapped_column(Text)
     example_text: Mapped[str | None] = mapped_column(Text)
     occurrences: Mapped[int] = mapped_column(Integer, default=0)
+    #: Runs with at least one result in the group.
+    runs_affected: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     first_run_pk: Mapped[int] = mapped_column(BigId)
@@ -152,6 +155,76 @@ class FailureGroup(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (
         UniqueConstraint("project", "fingerprint"),
         Index("ix_failure_groups_project_last_seen", "project", "last_seen_at"),
+    )
+
+
+class FailureGroupTest(db.Model):  # type: ignore[name-defined,misc]
+    """Which tests a failure group has hit: one row per group and test, kept at ingest."""
+
+    __tablename__ = "failure_group_tests"
+    __test__ = False
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    project: Mapped[str] = mapped_column(String(200))
+    fingerprint: Mapped[str] = mapped_column(String(16))
+    definition_pk: Mapped[int] = mapped_column(
+        BigId, ForeignKey("test_definitions.id", ondelete="CASCADE")
+    )
+    occurrences: Mapped[int] = mapped_column(Integer, default=0)
+    first_run_pk: Mapped[int] = mapped_column(BigId)
+    last_run_pk: Mapped[int] = mapped_column(BigId)
+
+    __table_args__ = (
+        UniqueConstraint("project", "fingerprint", "definition_pk"),
+        Index("ix_failure_group_tests_definition", "definition_pk"),
+    )
+
+
+class TestEnvStatus(db.Model):  # type: ignore[name-defined,misc]
+    """The latest pass/fail outcome of each test in each environment, kept at ingest.
+
+    A change of outcome within one environment is a flip (flakiness evidence); different
+    outcomes in different environments make a test environment-specific, not flaky.
+    Skipped results leave it alone.
+    """
+
+    __tablename__ = "test_env_status"
+    __test__ = False
+
+    definition_pk: Mapped[int] = mapped_column(
+        BigId, ForeignKey("test_definitions.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: The run's ``env_fingerprint``, or "" when the producer sent none.
+    env_key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    project: Mapped[str] = mapped_column(String(200))
+    outcome: Mapped[str] = mapped_column(String(8))  # "pass" or "fail"
+    since_run_pk: Mapped[int] = mapped_column(BigId)
+    last_run_pk: Mapped[int] = mapped_column(BigId)
+
+    __table_args__ = (Index("ix_test_env_status_project_outcome", "project", "outcome"),)
+
+
+class FlakyEvidence(db.Model):  # type: ignore[name-defined,misc]
+    """One piece of evidence that a test is flaky, found when a run was ingested.
+
+    ``kind``: ``rerun`` (passed only after reruns), ``same_sha`` (passed and failed on the same
+    git sha in the same environment), ``flip`` (its outcome changed within one environment).
+    """
+
+    __tablename__ = "flaky_evidence"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    project: Mapped[str] = mapped_column(String(200))
+    definition_pk: Mapped[int] = mapped_column(
+        BigId, ForeignKey("test_definitions.id", ondelete="CASCADE")
+    )
+    run_pk: Mapped[int] = mapped_column(BigId, ForeignKey("runs.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (
+        UniqueConstraint("definition_pk", "run_pk", "kind"),
+        Index("ix_flaky_evidence_project_run", "project", "run_pk"),
     )
 
 

@@ -17,6 +17,17 @@ from .schemas import (
     RunDetail,
     RunList,
 )
+from .schemas_history import (
+    FlakyList,
+    GroupDetail,
+    GroupList,
+    Overview,
+    ProjectList,
+    RunDiff,
+    SignalList,
+    TestHistory,
+    Trend,
+)
 
 _MODELS: tuple[type[BaseModel], ...] = (
     ErrorBody,
@@ -26,6 +37,15 @@ _MODELS: tuple[type[BaseModel], ...] = (
     IntegrityOut,
     RunDetail,
     RunList,
+    FlakyList,
+    GroupDetail,
+    GroupList,
+    Overview,
+    ProjectList,
+    RunDiff,
+    SignalList,
+    TestHistory,
+    Trend,
 )
 
 
@@ -51,7 +71,29 @@ def _query(name: str, kind: str = "string", description: str = "", **extra: Any)
     }
 
 
-_RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}}
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+_RUN_ID = _path("run_id")
+_PROJECT = _query("project", description="project (default: the newest run's)")
+
+
+def _get(
+    summary: str, model: type[BaseModel], *parameters: dict[str, Any], errors: tuple[int, ...]
+) -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": summary,
+            "parameters": list(parameters),
+            "responses": {
+                "200": {"description": "ok", "content": _json(model)},
+                **_errors(*errors, 503),
+            },
+        }
+    }
+
+
 _PAGE = [
     _query("page", "integer", "page number, from 1", minimum=1),
     _query("per_page", "integer", "items per page", minimum=1),
@@ -152,6 +194,66 @@ def openapi_document(version: str) -> dict[str, Any]:
                     },
                 }
             },
+            "/api/tests/runs/{run_id}/diff": _get(
+                "What changed since the previous run of the same branch",
+                RunDiff,
+                _RUN_ID,
+                errors=(404,),
+            ),
+            "/api/tests/projects": _get("Projects with their run counts", ProjectList, errors=()),
+            "/api/tests/overview": _get(
+                "Latest run per branch, trends, top failure groups, flaky count, signals",
+                Overview,
+                _PROJECT,
+                _query("branch", description="trend of one branch"),
+                errors=(422,),
+            ),
+            "/api/tests/trends": _get(
+                "Pass rate and duration of the latest runs, oldest first",
+                Trend,
+                _PROJECT,
+                _query("branch"),
+                _query("limit", "integer", "how many runs", minimum=1),
+                errors=(422,),
+            ),
+            "/api/tests/tests/{test_id}": _get(
+                "One test: definition, history newest first, failure groups, flakiness",
+                TestHistory,
+                _path("test_id"),
+                _query("project"),
+                *_PAGE,
+                errors=(404, 422),
+            ),
+            "/api/tests/flaky": _get(
+                "Flaky tests ranked by score with their evidence; environment-specific tests",
+                FlakyList,
+                _PROJECT,
+                *_PAGE,
+                errors=(422,),
+            ),
+            "/api/tests/failure-groups": _get(
+                "Recurring failures by fingerprint",
+                GroupList,
+                _query("project"),
+                _query("order", enum=["recent", "occurrences", "runs"]),
+                *_PAGE,
+                errors=(422,),
+            ),
+            "/api/tests/failure-groups/{fingerprint}": _get(
+                "One failure group: tests hit, recent occurrences, example traceback",
+                GroupDetail,
+                _path("fingerprint"),
+                _query("project"),
+                errors=(404, 422),
+            ),
+            "/api/tests/integrity": _get(
+                "Integrity signals of every run, newest first",
+                SignalList,
+                _query("project"),
+                _query("kind", description="e.g. tests_disappeared, test_count_drop"),
+                *_PAGE,
+                errors=(422,),
+            ),
             "/healthz": {
                 "get": {
                     "summary": "Ready when the database answers",

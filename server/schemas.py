@@ -135,11 +135,25 @@ class ResultOut(BaseModel):
     owner: str | None
 
 
+class RunGroup(BaseModel):
+    """The run's failures that share one fingerprint."""
+
+    fingerprint: str
+    error_type: str | None
+    message: str | None
+    count: int
+
+
 class RunDetail(RunSummary):
     env: dict[str, Any]
     declared_totals: DeclaredTotals
     testcases: int
+    #: The results that match the status filter and name search, paginated.
     results: list[ResultOut]
+    results_total: int = 0
+    failure_groups: list[RunGroup] = Field(default_factory=list)
+    slowest: list[ResultOut] = Field(default_factory=list)
+    previous_run_id: str | None = None
 
 
 class Page(BaseModel):

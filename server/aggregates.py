@@ -1,0 +1,198 @@
+"""What ingest keeps up to date for the visualizer, in the run's own transaction.
+
+The pages must answer from millions of results in milliseconds, so the questions that would
+need a scan of the whole history are answered here, once per run, from the run's own results:
+
+* failure group membership (which tests a fingerprint has hit, and in how many runs);
+* each test's latest pass/fail outcome per environment, whose changes are *flips*;
+* flaky evidence: a pass after reruns, pass and fail on the same git sha in the same
+  environment, and flips. A test that fails only in one environment never flips in any
+  environment, so it shows as environment-specific instead of flaky.
+
+Only tests whose outcome changed are written, so a run where nothing changed writes nothing
+here beyond its failures.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, bindparam, select, update
+
+from pytest_testviz.core import Report
+
+from .bulk import chunks, dialect_insert
+from .database import AnySession
+from .models import FailureGroupTest, FlakyEvidence, Run, TestEnvStatus, TestResultRow
+
+FAILING = ("failed", "error")
+
+
+def outcome_of(status: str) -> str | None:
+    """``pass``, ``fail``, or None for a skip (which says nothing about flakiness)."""
+    if status == "passed":
+        return "pass"
+    if status in FAILING:
+        return "fail"
+    return None
+
+
+def update_aggregates(
+    session: AnySession, report: Report, run_pk: int, definition_pks: dict[str, int]
+) -> None:
+    """Fold one freshly inserted run into the aggregate tables."""
+    outcomes: dict[int, str] = {}
+    reruns: list[int] = []
+    fingerprints: dict[tuple[str, int], int] = {}
+    for result in report.results:
+        pk = definition_pks[result.test_id]
+        outcome = outcome_of(result.status)
+        if outcome is not None:
+            outcomes[pk] = outcome
+        if result.flaky:
+            reruns.append(pk)
+        if result.fingerprint is not None:
+            key = (result.fingerprint, pk)
+            fingerprints[key] = fingerprints.get(key, 0) + 1
+    project = report.run.project
+    evidence: list[dict[str, Any]] = [
+        {"definition_pk": pk, "kind": "rerun", "detail": {}} for pk in sorted(set(reruns))
+    ]
+    evidence += _flips(session, project, report.run.env_fingerprint or "", run_pk, outcomes)
+    if report.run.git_sha:
+        evidence += _same_sha(session, report, run_pk, outcomes)
+    if evidence:
+        session.execute(
+            dialect_insert(session, FlakyEvidence.__table__).on_conflict_do_nothing(
+                index_elements=["definition_pk", "run_pk", "kind"]
+            ),
+            [{"project": project, "run_pk": run_pk, **row} for row in evidence],
+        )
+    _failure_group_tests(session, project, run_pk, fingerprints)
+
+
+def _flips(
+    session: AnySession, project: str, env_key: str, run_pk: int, outcomes: dict[int, str]
+) -> list[dict[str, Any]]:
+    """Update each test's latest outcome in this environment; a change is a flip."""
+    table = TestEnvStatus.__table__
+    pks = sorted(outcomes)
+    known: dict[int, tuple[str, int]] = {}
+    for chunk in chunks(pks):
+        rows = session.execute(
+            select(table.c.definition_pk, table.c.outcome, table.c.last_run_pk).where(
+                and_(table.c.env_key == env_key, table.c.definition_pk.in_(chunk))
+            )
+        )
+        known.update((pk, (outcome, last)) for pk, outcome, last in rows)
+    new = [
+        {
+            "definition_pk": pk,
+            "env_key": env_key,
+            "project": project,
+            "outcome": outcomes[pk],
+            "since_run_pk": run_pk,
+            "last_run_pk": run_pk,
+        }
+        for pk in pks
+        if pk not in known
+    ]
+    # An older run arriving late does not rewrite what a newer run established.
+    changed = [
+        pk for pk in pks if pk in known and known[pk][0] != outcomes[pk] and known[pk][1] < run_pk
+    ]
+    if new:
+        session.execute(
+            dialect_insert(session, table).on_conflict_do_nothing(
+                index_elements=["definition_pk", "env_key"]
+            ),
+            new,
+        )
+    if changed:
+        session.execute(
+            update(table)
+            .where(
+                table.c.definition_pk == bindparam("b_pk"),
+                table.c.env_key == env_key,
+                table.c.last_run_pk < run_pk,
+            )
+            .values(outcome=bindparam("b_outcome"), since_run_pk=run_pk, last_run_pk=run_pk),
+            [{"b_pk": pk, "b_outcome": outcomes[pk]} for pk in changed],
+        )
+    return [
+        {
+            "definition_pk": pk,
+            "kind": "flip",
+            "detail": {"from": known[pk][0], "to": outcomes[pk], "env": env_key or None},
+        }
+        for pk in changed
+    ]
+
+
+def _same_sha(
+    session: AnySession, report: Report, run_pk: int, outcomes: dict[int, str]
+) -> list[dict[str, Any]]:
+    """Tests that passed on this git sha in one run and failed in another, same environment."""
+    env = report.run.env_fingerprint
+    others = dict(
+        session.execute(
+            select(Run.id, Run.run_id).where(
+                Run.project == report.run.project,
+                Run.git_sha == report.run.git_sha,
+                Run.id != run_pk,
+                Run.env_fingerprint.is_(None) if env is None else Run.env_fingerprint == env,
+            )
+        ).all()
+    )
+    if not others:
+        return []
+    found: dict[int, int] = {}
+    failing = sorted(pk for pk, outcome in outcomes.items() if outcome == "fail")
+    for chunk in chunks(failing):
+        rows = session.execute(
+            select(TestResultRow.definition_pk, TestResultRow.run_pk).where(
+                TestResultRow.run_pk.in_(others),
+                TestResultRow.definition_pk.in_(chunk),
+                TestResultRow.status == "passed",
+            )
+        )
+        found.update((pk, other) for pk, other in rows)
+    rows = session.execute(
+        select(TestResultRow.definition_pk, TestResultRow.run_pk).where(
+            TestResultRow.run_pk.in_(others), TestResultRow.status.in_(FAILING)
+        )
+    )
+    found.update((pk, other) for pk, other in rows if outcomes.get(pk) == "pass")
+    return [
+        {"definition_pk": pk, "kind": "same_sha", "detail": {"other_run_id": others[other]}}
+        for pk, other in sorted(found.items())
+    ]
+
+
+def _failure_group_tests(
+    session: AnySession, project: str, run_pk: int, fingerprints: dict[tuple[str, int], int]
+) -> None:
+    if not fingerprints:
+        return
+    table = FailureGroupTest.__table__
+    statement = dialect_insert(session, table)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["project", "fingerprint", "definition_pk"],
+            set_={
+                "occurrences": table.c.occurrences + statement.excluded.occurrences,
+                "last_run_pk": statement.excluded.last_run_pk,
+            },
+        ),
+        [
+            {
+                "project": project,
+                "fingerprint": fingerprint,
+                "definition_pk": pk,
+                "occurrences": count,
+                "first_run_pk": run_pk,
+                "last_run_pk": run_pk,
+            }
+            for (fingerprint, pk), count in sorted(fingerprints.items())
+        ],
+    )

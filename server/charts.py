@@ -1,0 +1,163 @@
+"""Charts drawn on the server as inline SVG: no script, no network, nothing to load.
+
+Every label is untrusted text (branch names, test names, messages), so everything that goes
+into the markup passes through ``escape``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from markupsafe import Markup, escape
+
+WIDTH, HEIGHT, PAD = 640, 160, 28
+STATUS_COLOURS = {
+    "passed": "#2e9d57",
+    "failed": "#d23c3c",
+    "error": "#b3261e",
+    "skipped": "#9aa0a6",
+}
+
+
+@dataclass(frozen=True)
+class Point:
+    value: float | None
+    label: str
+    href: str | None = None
+
+
+def _trusted(parts: list[str]) -> Markup:
+    """Markup assembled here, where every interpolated text went through ``escape``."""
+    return Markup("".join(parts))  # noqa: S704 - labels escaped above, the rest is numbers
+
+
+def _x(index: int, count: int) -> float:
+    if count <= 1:
+        return PAD + (WIDTH - 2 * PAD) / 2
+    return PAD + index * (WIDTH - 2 * PAD) / (count - 1)
+
+
+def _y(value: float, top: float) -> float:
+    return HEIGHT - PAD - (value / top if top else 0) * (HEIGHT - 2 * PAD)
+
+
+def _axis_label(value: float, unit: str) -> str:
+    if unit == "%":
+        return f"{value:.0f}%"
+    if value >= 100:
+        return f"{value:.0f}{unit}"
+    return f"{value:.2g}{unit}"
+
+
+def line_chart(
+    points: Sequence[Point], *, title: str, unit: str = "", top: float | None = None
+) -> Markup:
+    """A line over ``points`` (oldest first); each point a dot with its label as a tooltip."""
+    values = [p.value for p in points if p.value is not None]
+    if not values:
+        return Markup('<p class="empty">No data yet.</p>')
+    top = top if top is not None else max(values) or 1.0
+    parts = [
+        f'<svg class="chart" role="img" viewBox="0 0 {WIDTH} {HEIGHT}" '
+        f'xmlns="http://www.w3.org/2000/svg" aria-label="{escape(title)}">',
+        f"<title>{escape(title)}</title>",
+        f'<line class="axis" x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" '
+        f'y2="{HEIGHT - PAD}"/>',
+        f'<text class="tick" x="2" y="{PAD + 4}">{escape(_axis_label(top, unit))}</text>',
+        f'<text class="tick" x="2" y="{HEIGHT - PAD + 4}">{escape(_axis_label(0, unit))}</text>',
+    ]
+    path: list[str] = []
+    for index, point in enumerate(points):
+        if point.value is None:
+            continue
+        x, y = _x(index, len(points)), _y(point.value, top)
+        path.append(f"{'M' if not path else 'L'}{x:.1f},{y:.1f}")
+    parts.append(f'<path class="line" d="{" ".join(path)}"/>')
+    for index, point in enumerate(points):
+        if point.value is None:
+            continue
+        x, y = _x(index, len(points)), _y(point.value, top)
+        dot = (
+            f'<circle class="dot" cx="{x:.1f}" cy="{y:.1f}" r="3">'
+            f"<title>{escape(point.label)}</title></circle>"
+        )
+        if point.href:
+            dot = f'<a href="{escape(point.href)}">{dot}</a>'
+        parts.append(dot)
+    parts.append("</svg>")
+    return _trusted(parts)
+
+
+def bar_chart(points: Sequence[Point], *, title: str, unit: str = "s") -> Markup:
+    """Vertical bars (e.g. a test's duration per run, oldest first)."""
+    values = [p.value for p in points if p.value is not None]
+    if not values:
+        return Markup('<p class="empty">No data yet.</p>')
+    top = max(values) or 1.0
+    slot = (WIDTH - 2 * PAD) / max(len(points), 1)
+    width = max(slot * 0.8, 1.0)
+    parts = [
+        f'<svg class="chart" role="img" viewBox="0 0 {WIDTH} {HEIGHT}" '
+        f'xmlns="http://www.w3.org/2000/svg" aria-label="{escape(title)}">',
+        f"<title>{escape(title)}</title>",
+        f'<line class="axis" x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" '
+        f'y2="{HEIGHT - PAD}"/>',
+        f'<text class="tick" x="2" y="{PAD + 4}">{escape(_axis_label(top, unit))}</text>',
+    ]
+    for index, point in enumerate(points):
+        if point.value is None:
+            continue
+        height = point.value / top * (HEIGHT - 2 * PAD)
+        x = PAD + index * slot
+        parts.append(
+            f'<rect class="bar" x="{x:.1f}" y="{HEIGHT - PAD - height:.1f}" '
+            f'width="{width:.1f}" height="{max(height, 0.5):.1f}">'
+            f"<title>{escape(point.label)}</title></rect>"
+        )
+    parts.append("</svg>")
+    return _trusted(parts)
+
+
+def status_bar(passed: int, failed: int, errors: int, skipped: int) -> Markup:
+    """A horizontal pass/fail bar for a run's totals."""
+    total = passed + failed + errors + skipped
+    if not total:
+        return Markup('<span class="statusbar empty"></span>')
+    parts = ['<span class="statusbar" role="img" aria-label="', ""]
+    segments = []
+    for status, count in (
+        ("passed", passed),
+        ("failed", failed),
+        ("error", errors),
+        ("skipped", skipped),
+    ):
+        if count:
+            share = 100 * count / total
+            segments.append(
+                f'<span class="seg {status}" style="width:{share:.2f}%" '
+                f'title="{count} {status}"></span>'
+            )
+    label = f"{passed} passed, {failed} failed, {errors} errors, {skipped} skipped"
+    parts[1] = f'{escape(label)}">'
+    return _trusted([*parts, *segments, "</span>"])
+
+
+@dataclass(frozen=True)
+class Cell:
+    status: str
+    label: str
+    href: str
+    flaky: bool = False
+
+
+def strip(cells: Sequence[Cell]) -> Markup:
+    """A test's outcomes as a strip of squares, oldest on the left."""
+    if not cells:
+        return Markup('<p class="empty">No runs yet.</p>')
+    items = [
+        f'<a class="cell {escape(cell.status)}{" flaky" if cell.flaky else ""}" '
+        f'href="{escape(cell.href)}" title="{escape(cell.label)}"></a>'
+        for cell in cells
+    ]
+    return _trusted(['<div class="strip" role="list">', *items, "</div>"])

@@ -1,0 +1,229 @@
+"""Flaky tests: ranked from the evidence ingest recorded (see ``aggregates.py``).
+
+A test is flaky within a window of its project's latest runs when it passed only after
+reruns, or passed and failed on the same git sha in the same environment, or its outcome
+flipped at least ``FLIP_MIN`` times within one environment (a test that broke once and was
+fixed flips twice, and is not called flaky for it). Its score is the share of its runs in the
+window that carry any evidence. A test whose outcome differs by environment but is steady
+within each is *environment-specific*, listed apart.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import case, func, select
+
+from .bulk import chunks
+from .database import AnySession
+from .models import FlakyEvidence, Run, TestDefinition, TestEnvStatus, TestResultRow
+from .schemas_history import EnvOutcome, EnvSpecific, Evidence, TestFlakiness
+
+FLIP_MIN = 3
+EVIDENCE_SHOWN = 5
+
+
+@dataclass
+class Tally:
+    """The evidence of one test within the window."""
+
+    flips: int = 0
+    reruns: int = 0
+    same_sha: int = 0
+    runs: set[int] = field(default_factory=set)
+    runs_in_window: int = 0
+
+    @property
+    def flaky(self) -> bool:
+        return self.reruns > 0 or self.same_sha > 0 or self.flips >= FLIP_MIN
+
+    @property
+    def score(self) -> float:
+        return round(len(self.runs) / self.runs_in_window, 4) if self.runs_in_window else 0.0
+
+    @property
+    def flip_rate(self) -> float:
+        return round(self.flips / self.runs_in_window, 4) if self.runs_in_window else 0.0
+
+
+def window_start(session: AnySession, project: str, window: int) -> int:
+    """The smallest run pk among the project's latest ``window`` runs (0 if fewer)."""
+    pk = session.execute(
+        select(Run.id)
+        .where(Run.project == project)
+        .order_by(Run.id.desc())
+        .limit(1)
+        .offset(window - 1)
+    ).scalar()
+    return int(pk) if pk is not None else 0
+
+
+def tallies(
+    session: AnySession, project: str, start: int, pks: Sequence[int] | None = None
+) -> dict[int, Tally]:
+    """Evidence per test since run ``start``: every test with some, or only ``pks``."""
+    query = select(FlakyEvidence.definition_pk, FlakyEvidence.kind, FlakyEvidence.run_pk).where(
+        FlakyEvidence.project == project, FlakyEvidence.run_pk >= start
+    )
+    if pks is not None:
+        query = query.where(FlakyEvidence.definition_pk.in_(pks))
+    found: dict[int, Tally] = defaultdict(Tally)
+    for pk, kind, run_pk in session.execute(query):
+        tally = found[pk]
+        tally.runs.add(run_pk)
+        if kind == "flip":
+            tally.flips += 1
+        elif kind == "rerun":
+            tally.reruns += 1
+        else:
+            tally.same_sha += 1
+    _count_runs(session, start, found)
+    return dict(found)
+
+
+def _count_runs(session: AnySession, start: int, found: dict[int, Tally]) -> None:
+    for chunk in chunks(sorted(found)):
+        rows = session.execute(
+            select(TestResultRow.definition_pk, func.count())
+            .where(TestResultRow.definition_pk.in_(chunk), TestResultRow.run_pk >= start)
+            .group_by(TestResultRow.definition_pk)
+        )
+        for pk, count in rows:
+            found[pk].runs_in_window = count
+
+
+def ranked(session: AnySession, project: str, window: int) -> list[tuple[int, Tally]]:
+    """The project's flaky tests, highest score first."""
+    start = window_start(session, project, window)
+    flaky = [(pk, t) for pk, t in tallies(session, project, start).items() if t.flaky]
+    flaky.sort(key=lambda item: (-item[1].score, -len(item[1].runs), item[0]))
+    return flaky
+
+
+def evidence_of(session: AnySession, pks: Iterable[int], start: int) -> dict[int, list[Evidence]]:
+    """The latest pieces of evidence of each test, newest first."""
+    wanted = sorted(set(pks))
+    shown: dict[int, list[Evidence]] = defaultdict(list)
+    for chunk in chunks(wanted):
+        rows = session.execute(
+            select(FlakyEvidence, Run.run_id, Run.ingested_at)
+            .join(Run, Run.id == FlakyEvidence.run_pk)
+            .where(FlakyEvidence.definition_pk.in_(chunk), FlakyEvidence.run_pk >= start)
+            .order_by(FlakyEvidence.run_pk.desc(), FlakyEvidence.id.desc())
+        )
+        for item, run_id, ingested_at in rows:
+            listed = shown[item.definition_pk]
+            if len(listed) < EVIDENCE_SHOWN:
+                listed.append(
+                    Evidence(
+                        kind=item.kind,
+                        run_id=run_id,
+                        ingested_at=ingested_at,
+                        detail=item.detail or {},
+                    )
+                )
+    return dict(shown)
+
+
+def recent_environments(session: AnySession, project: str, start: int) -> list[str]:
+    """The environments the window's runs ran in ("" for runs that named none)."""
+    rows = session.execute(
+        select(Run.env_fingerprint)
+        .where(Run.project == project, Run.id >= start)
+        .group_by(Run.env_fingerprint)
+    )
+    return [env or "" for (env,) in rows]
+
+
+def environment_specific(session: AnySession, project: str, start: int) -> list[EnvSpecific]:
+    """Tests failing in some environments and passing in others, among recent environments."""
+    status = TestEnvStatus
+    recent = recent_environments(session, project, start)
+    fails = func.sum(case((status.outcome == "fail", 1), else_=0))
+    mixed = (
+        select(status.definition_pk)
+        .where(status.project == project, status.env_key.in_(recent))
+        .group_by(status.definition_pk)
+        .having(fails > 0, fails < func.count())
+    )
+    rows = session.execute(
+        select(status.definition_pk, status.env_key, status.outcome, TestDefinition)
+        .join(TestDefinition, TestDefinition.id == status.definition_pk)
+        .where(status.definition_pk.in_(mixed), status.env_key.in_(recent))
+        .order_by(TestDefinition.classname, TestDefinition.name, status.env_key)
+    )
+    found: dict[int, EnvSpecific] = {}
+    for pk, env_key, outcome, definition in rows:
+        item = found.get(pk)
+        if item is None:
+            item = found[pk] = EnvSpecific(
+                test_id=definition.test_id,
+                name=definition.name,
+                classname=definition.classname,
+                failing_envs=[],
+                passing_envs=[],
+            )
+        (item.failing_envs if outcome == "fail" else item.passing_envs).append(env_key or "")
+    return list(found.values())
+
+
+def flakiness_of(
+    session: AnySession, project: str, pks: Sequence[int], window: int
+) -> TestFlakiness:
+    """One test's flakiness (with the ids a rename linked to it), for its page."""
+    start = window_start(session, project, window)
+    merged = Tally()
+    for tally in tallies(session, project, start, pks).values():
+        merged.flips += tally.flips
+        merged.reruns += tally.reruns
+        merged.same_sha += tally.same_sha
+        merged.runs |= tally.runs
+    counted: dict[int, Tally] = {pk: Tally() for pk in pks}
+    _count_runs(session, start, counted)
+    merged.runs_in_window = sum(t.runs_in_window for t in counted.values())
+    evidence = sorted(
+        (e for items in evidence_of(session, pks, start).values() for e in items),
+        key=lambda e: e.ingested_at,
+        reverse=True,
+    )[:EVIDENCE_SHOWN]
+    environments = _environments(session, pks, recent_environments(session, project, start))
+    outcomes = {env.outcome for env in environments if env.outcome}
+    return TestFlakiness(
+        flaky=merged.flaky,
+        score=merged.score,
+        runs_in_window=merged.runs_in_window,
+        flips=merged.flips,
+        flip_rate=merged.flip_rate,
+        reruns=merged.reruns,
+        same_sha=merged.same_sha,
+        environment_specific=len(outcomes) > 1 and not merged.flaky,
+        environments=environments,
+        evidence=evidence,
+    )
+
+
+def _environments(
+    session: AnySession, pks: Sequence[int], recent: Sequence[str]
+) -> list[EnvOutcome]:
+    status = TestEnvStatus
+    rows = list(
+        session.execute(
+            select(status.env_key, status.outcome, status.since_run_pk)
+            .where(status.definition_pk.in_(pks), status.env_key.in_(recent))
+            .order_by(status.since_run_pk.desc())
+        )
+    )
+    run_ids = dict(
+        session.execute(
+            select(Run.id, Run.run_id).where(Run.id.in_({r.since_run_pk for r in rows}))
+        ).all()
+    )
+    latest: dict[str, EnvOutcome] = {}
+    for env_key, outcome, since in rows:  # a renamed test's newest id wins per env
+        if env_key not in latest:
+            latest[env_key] = EnvOutcome(
+                env=env_key or None, outcome=outcome, since_run_id=run_ids.get(since)
+            )
+    return sorted(latest.values(), key=lambda e: e.env or "")

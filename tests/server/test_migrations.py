@@ -1,0 +1,111 @@
+"""Migrations: the schema they build is the models' schema, and upgrades keep what was stored."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, create_engine, text
+
+from server.database import configure_engine, upgrade_database
+from server.db import Base
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = create_engine(database_url)
+    configure_engine(engine)
+    yield engine
+    engine.dispose()
+
+
+def test_migrations_build_exactly_the_models_schema(engine: Engine) -> None:
+    upgrade_database(engine)
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_upgrade_to_0002_backfills_what_the_pages_need(engine: Engine) -> None:
+    upgrade_database(engine, "0001")
+    now = "2026-11-01 10:00:00"
+    with engine.begin() as connection:
+        for pk, env in ((1, "linux"), (2, "macos")):
+            connection.execute(
+                text(
+                    "INSERT INTO runs (id, run_id, project, env_fingerprint, env, ingested_at,"
+                    " duration, tests, passed, failed, errors, skipped, flaky, testcases, notes,"
+                    " mapping_state, integrity_state) VALUES (:pk, :run_id, 'p', :env, '{}',"
+                    " :at, 0, 2, 1, 1, 0, 0, 0, 2, '{}', 'done', 'done')"
+                ),
+                {"pk": pk, "run_id": f"r{pk}", "env": env, "at": now},
+            )
+        for pk, name in ((1, "a"), (2, "b")):
+            connection.execute(
+                text(
+                    "INSERT INTO test_definitions (id, project, test_id, name, base_name,"
+                    " classname, declared_tags, markers, tags, first_seen_at, last_seen_at,"
+                    " first_run_pk, last_run_pk) VALUES (:pk, 'p', :tid, :name, :base, 'c',"
+                    " '[]', '[]', '[]', :first, :last, 1, 2)"
+                ),
+                {"pk": pk, "tid": name, "name": name, "base": name, "first": now, "last": now},
+            )
+        rows = [  # run, definition, status, flaky, fingerprint
+            (1, 1, "failed", False, "f1"),
+            (1, 2, "passed", True, None),
+            (2, 1, "failed", False, "f1"),
+            (2, 2, "passed", False, None),
+        ]
+        for run_pk, definition_pk, status, flaky, fingerprint in rows:
+            connection.execute(
+                text(
+                    "INSERT INTO test_results (run_pk, definition_pk, status, flaky, duration,"
+                    " fingerprint, attempts) VALUES (:run, :definition, :status, :flaky, 0,"
+                    " :fingerprint, 0)"
+                ),
+                {
+                    "run": run_pk,
+                    "definition": definition_pk,
+                    "status": status,
+                    "flaky": flaky,
+                    "fingerprint": fingerprint,
+                },
+            )
+        connection.execute(
+            text(
+                "INSERT INTO failure_groups (project, fingerprint, occurrences, first_seen_at,"
+                " last_seen_at, first_run_pk, last_run_pk)"
+                " VALUES ('p', 'f1', 2, :first, :last, 1, 2)"
+            ),
+            {"first": now, "last": now},
+        )
+
+    upgrade_database(engine)
+
+    with engine.connect() as connection:
+        assert (
+            connection.execute(text("SELECT runs_affected FROM failure_groups")).scalar_one() == 2
+        )
+        assert connection.execute(
+            text(
+                "SELECT definition_pk, occurrences, first_run_pk, last_run_pk"
+                " FROM failure_group_tests"
+            )
+        ).all() == [(1, 2, 1, 2)]
+        assert connection.execute(
+            text("SELECT definition_pk, run_pk, kind FROM flaky_evidence")
+        ).all() == [(2, 1, "rerun")]
+        statuses = connection.execute(
+            text(
+                "SELECT definition_pk, env_key, outcome FROM test_env_status"
+                " ORDER BY definition_pk, env_key"
+            )
+        ).all()
+        assert statuses == [
+            (1, "linux", "fail"),
+            (1, "macos", "fail"),
+            (2, "linux", "pass"),
+            (2, "macos", "pass"),
+        ]
