@@ -1,8 +1,10 @@
-"""``flask --app server ...`` commands: upgrade (init-db), sync, reanalyze."""
+"""``flask --app server ...`` commands: upgrade (init-db), sync, reanalyze, prune."""
 
 from __future__ import annotations
 
+import re
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import click
@@ -11,6 +13,7 @@ from flask.cli import with_appcontext
 
 from .database import upgrade_database
 from .db import db
+from .retention import prune
 from .sync import report_files, sync_test_results
 
 
@@ -76,6 +79,41 @@ def reanalyze_command(run_id: str) -> None:
         raise SystemExit(1)
 
 
+_UNITS = {"d": 86400, "h": 3600, "w": 7 * 86400}
+
+
+def parse_age(text: str) -> timedelta:
+    """``90d``, ``12h`` or ``2w``."""
+    match = re.fullmatch(r"\s*(\d{1,6})\s*([dhw])\s*", text)
+    if match is None:
+        raise click.BadParameter(
+            f"{text!r}: a number and a unit, d (days), h (hours) or w (weeks), e.g. 90d",
+            param_hint="--older-than",
+        )
+    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+
+
+@click.command("prune")
+@with_appcontext
+@click.option("--older-than", "age", required=True, help="age of the runs to delete, e.g. 90d")
+@click.option("--project", default=None, help="only this project's runs")
+@click.option("--dry-run", is_flag=True, help="count what would be deleted, delete nothing")
+def prune_command(age: str, project: str | None, dry_run: bool) -> None:
+    """Delete runs ingested more than AGE ago, with their results; keep the rest consistent."""
+    cutoff = datetime.now(timezone.utc) - parse_age(age)
+    outcome = prune(db.session, cutoff, project, dry_run=dry_run)
+    if dry_run:
+        click.echo(f"would delete {outcome.runs} runs and {outcome.results} results")
+    else:
+        click.echo(outcome.summary())
+
+
 def init_app(app: Flask) -> None:
-    for command in (init_db_command, upgrade_command, sync_command, reanalyze_command):
+    for command in (
+        init_db_command,
+        upgrade_command,
+        sync_command,
+        reanalyze_command,
+        prune_command,
+    ):
         app.cli.add_command(command)

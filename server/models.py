@@ -225,6 +225,7 @@ class FlakyEvidence(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (
         UniqueConstraint("definition_pk", "run_pk", "kind"),
         Index("ix_flaky_evidence_project_run", "project", "run_pk"),
+        Index("ix_flaky_evidence_run", "run_pk"),  # deleting a run cascades here
     )
 
 

@@ -92,6 +92,7 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_flaky_evidence_project_run", "flaky_evidence", ["project", "run_pk"])
+    op.create_index("ix_flaky_evidence_run", "flaky_evidence", ["run_pk"])
 
     with op.batch_alter_table("failure_groups") as batch_op:
         batch_op.add_column(
