@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import bindparam, select, update
 
 from pytest_testviz.core import Report
 
-from .bulk import chunks, dialect_insert
+from .bulk import chunks, dialect_insert, insert_rows, select_in
 from .database import AnySession
 from .models import FailureGroupTest, FlakyEvidence, Run, TestEnvStatus, TestResultRow
 
@@ -58,7 +58,7 @@ def update_aggregates(
     evidence: list[dict[str, Any]] = [
         {"definition_pk": pk, "kind": "rerun", "detail": {}} for pk in sorted(set(reruns))
     ]
-    evidence += _flips(session, project, report.run.env_fingerprint or "", run_pk, outcomes)
+    evidence += _flips(session, report, run_pk, outcomes)
     if report.run.git_sha:
         evidence += _same_sha(session, report, run_pk, outcomes)
     if evidence:
@@ -72,28 +72,26 @@ def update_aggregates(
 
 
 def _flips(
-    session: AnySession, project: str, env_key: str, run_pk: int, outcomes: dict[int, str]
+    session: AnySession, report: Report, run_pk: int, outcomes: dict[int, str]
 ) -> list[dict[str, Any]]:
-    """Update each test's latest outcome in this environment; a change is a flip."""
+    """Update each test's latest outcome in this environment; a change on the branch that set
+    the previous outcome is a flip."""
+    project, branch = report.run.project, report.run.branch
+    env_key = report.run.env_fingerprint or ""
     table = TestEnvStatus.__table__
     pks = sorted(outcomes)
-    known: dict[int, tuple[str, int]] = {}
-    for chunk in chunks(pks):
-        rows = session.execute(
-            select(table.c.definition_pk, table.c.outcome, table.c.last_run_pk).where(
-                and_(table.c.env_key == env_key, table.c.definition_pk.in_(chunk))
-            )
+    known: dict[int, tuple[str, int, str | None]] = {
+        pk: (outcome, last, last_branch)
+        for pk, outcome, last, last_branch in select_in(
+            session,
+            "SELECT definition_pk, outcome, last_run_pk, branch FROM test_env_status"
+            " WHERE env_key = ? AND definition_pk IN ({keys})",
+            (env_key,),
+            pks,
         )
-        known.update((pk, (outcome, last)) for pk, outcome, last in rows)
+    }
     new = [
-        {
-            "definition_pk": pk,
-            "env_key": env_key,
-            "project": project,
-            "outcome": outcomes[pk],
-            "since_run_pk": run_pk,
-            "last_run_pk": run_pk,
-        }
+        (pk, env_key, project, outcomes[pk], branch, run_pk, run_pk)
         for pk in pks
         if pk not in known
     ]
@@ -101,13 +99,13 @@ def _flips(
     changed = [
         pk for pk in pks if pk in known and known[pk][0] != outcomes[pk] and known[pk][1] < run_pk
     ]
-    if new:
-        session.execute(
-            dialect_insert(session, table).on_conflict_do_nothing(
-                index_elements=["definition_pk", "env_key"]
-            ),
-            new,
-        )
+    insert_rows(
+        session,
+        table,
+        ("definition_pk", "env_key", "project", "outcome", "branch", "since_run_pk", "last_run_pk"),
+        new,
+        skip_conflicts=("definition_pk", "env_key"),
+    )
     if changed:
         session.execute(
             update(table)
@@ -116,16 +114,27 @@ def _flips(
                 table.c.env_key == env_key,
                 table.c.last_run_pk < run_pk,
             )
-            .values(outcome=bindparam("b_outcome"), since_run_pk=run_pk, last_run_pk=run_pk),
+            .values(
+                outcome=bindparam("b_outcome"),
+                branch=branch,
+                since_run_pk=run_pk,
+                last_run_pk=run_pk,
+            ),
             [{"b_pk": pk, "b_outcome": outcomes[pk]} for pk in changed],
         )
     return [
         {
             "definition_pk": pk,
             "kind": "flip",
-            "detail": {"from": known[pk][0], "to": outcomes[pk], "env": env_key or None},
+            "detail": {
+                "from": known[pk][0],
+                "to": outcomes[pk],
+                "env": env_key or None,
+                "branch": branch,
+            },
         }
         for pk in changed
+        if known[pk][2] == branch
     ]
 
 

@@ -60,6 +60,7 @@ def overview_data() -> Overview:
         )
     window = flaky_window()
     start = flaky.window_start(db.session, project, window)
+    ranked = flaky.ranked(db.session, project, window)
     return Overview(
         project=project,
         projects=history.projects(db.session),
@@ -70,8 +71,10 @@ def overview_data() -> Overview:
         failure_groups=history.failure_groups(
             db.session, project, order="runs", since_run_pk=start, per_page=5
         ).groups,
-        flaky_count=len(flaky.ranked(db.session, project, window)),
-        env_specific_count=len(flaky.environment_specific(db.session, project, start)),
+        flaky_count=len(ranked),
+        env_specific_count=len(
+            flaky.environment_specific(db.session, project, start, (pk for pk, _ in ranked))
+        ),
         signals=history.recent_signals(db.session, project),
     )
 
@@ -170,7 +173,9 @@ def flaky_data(per_page_default: int = 50) -> FlakyList:
         project=project,
         window_runs=window,
         tests=tests,
-        env_specific=flaky.environment_specific(db.session, project, start),
+        env_specific=flaky.environment_specific(
+            db.session, project, start, (pk for pk, _ in ranked)
+        ),
         pagination=Page(page=page, per_page=per_page, total=len(ranked)),
     )
 

@@ -98,9 +98,18 @@ def _processed(
 
 
 def insert_rows(
-    session: AnySession, table: Table, columns: Sequence[str], rows: Sequence[Row]
+    session: AnySession,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Row],
+    *,
+    skip_conflicts: Sequence[str] = (),
 ) -> None:
-    """Append ``rows`` (tuples in ``columns`` order) to ``table``, in the open transaction."""
+    """Append ``rows`` (tuples in ``columns`` order) to ``table``, in the open transaction.
+
+    With ``skip_conflicts`` (the columns of a unique constraint), a row whose key another
+    transaction inserted meanwhile is skipped instead of failing the insert.
+    """
     if not rows:
         return
     connection = session.connection()
@@ -108,15 +117,51 @@ def insert_rows(
     raw: Any = connection.connection.dbapi_connection
     values = list(_processed(rows, _processors(table, columns, dialect)))
     names = ", ".join(columns)
+    on_conflict = f" ON CONFLICT ({', '.join(skip_conflicts)}) DO NOTHING" if skip_conflicts else ""
     if dialect.name == "postgresql":
-        with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
-            for row in values:
-                copy.write_row(row)
+        target = f"testviz_stage_{table.name}" if skip_conflicts else table.name
+        with raw.cursor() as cursor:
+            if skip_conflicts:
+                cursor.execute(
+                    f"CREATE TEMP TABLE IF NOT EXISTS {target} "
+                    f"(LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+                )
+            with cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
+                for row in values:
+                    copy.write_row(row)
+            if skip_conflicts:
+                cursor.execute(
+                    f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {target}"  # noqa: S608
+                    f" ORDER BY {', '.join(skip_conflicts)}{on_conflict}"
+                )
+                cursor.execute(f"TRUNCATE {target}")
         return
     marks = ", ".join("?" for _ in columns)
     cursor = raw.cursor()
     try:
-        cursor.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", values)  # noqa: S608
+        cursor.executemany(
+            f"INSERT INTO {table.name} ({names}) VALUES ({marks}){on_conflict}",  # noqa: S608
+            values,
+        )
+    finally:
+        cursor.close()
+
+
+def select_in(
+    session: AnySession, sql: str, fixed: Sequence[Any], keys: Sequence[Any]
+) -> Iterator[tuple[Any, ...]]:
+    """Rows of ``sql`` (ending in ``IN ({keys})``, written with ``?`` marks) for every chunk
+    of ``keys``, through the driver: no statement compiling per chunk. Values come back as
+    the driver gives them, so select only plain columns."""
+    connection = session.connection()
+    raw: Any = connection.connection.dbapi_connection
+    mark = "%s" if connection.dialect.name == "postgresql" else "?"
+    cursor = raw.cursor()
+    try:
+        for chunk in chunks(keys):
+            statement = sql.replace("?", mark).format(keys=", ".join(mark for _ in chunk))
+            cursor.execute(statement, (*fixed, *chunk))
+            yield from cursor.fetchall()
     finally:
         cursor.close()
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
-WIDTH, HEIGHT, PAD = 640, 160, 28
+WIDTH, HEIGHT, PAD = 720, 200, 36
 STATUS_COLOURS = {
     "passed": "#2e9d57",
     "failed": "#d23c3c",
@@ -38,8 +38,16 @@ def _x(index: int, count: int) -> float:
     return PAD + index * (WIDTH - 2 * PAD) / (count - 1)
 
 
-def _y(value: float, top: float) -> float:
-    return HEIGHT - PAD - (value / top if top else 0) * (HEIGHT - 2 * PAD)
+def _y(value: float, top: float, bottom: float = 0.0) -> float:
+    span = top - bottom
+    return HEIGHT - PAD - ((value - bottom) / span if span else 0) * (HEIGHT - 2 * PAD)
+
+
+def _floor_axis(low: float, top: float) -> float:
+    """Where a percentage axis starts: near the lowest value, so 97-100 % is not a flat line."""
+    if low >= top:
+        return max(0.0, top - 10)
+    return max(0.0, (low - (top - low) * 0.1) // 5 * 5)
 
 
 def _axis_label(value: float, unit: str) -> str:
@@ -51,13 +59,21 @@ def _axis_label(value: float, unit: str) -> str:
 
 
 def line_chart(
-    points: Sequence[Point], *, title: str, unit: str = "", top: float | None = None
+    points: Sequence[Point],
+    *,
+    title: str,
+    unit: str = "",
+    top: float | None = None,
+    zoom: bool = False,
 ) -> Markup:
-    """A line over ``points`` (oldest first); each point a dot with its label as a tooltip."""
+    """A line over ``points`` (oldest first); each point a dot with its label as a tooltip.
+
+    ``zoom`` starts the axis near the lowest value instead of at zero."""
     values = [p.value for p in points if p.value is not None]
     if not values:
         return Markup('<p class="empty">No data yet.</p>')
     top = top if top is not None else max(values) or 1.0
+    bottom = _floor_axis(min(values), top) if zoom else 0.0
     parts = [
         f'<svg class="chart" role="img" viewBox="0 0 {WIDTH} {HEIGHT}" '
         f'xmlns="http://www.w3.org/2000/svg" aria-label="{escape(title)}">',
@@ -65,19 +81,20 @@ def line_chart(
         f'<line class="axis" x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" '
         f'y2="{HEIGHT - PAD}"/>',
         f'<text class="tick" x="2" y="{PAD + 4}">{escape(_axis_label(top, unit))}</text>',
-        f'<text class="tick" x="2" y="{HEIGHT - PAD + 4}">{escape(_axis_label(0, unit))}</text>',
+        f'<text class="tick" x="2" y="{HEIGHT - PAD + 4}">'
+        f"{escape(_axis_label(bottom, unit))}</text>",
     ]
     path: list[str] = []
     for index, point in enumerate(points):
         if point.value is None:
             continue
-        x, y = _x(index, len(points)), _y(point.value, top)
+        x, y = _x(index, len(points)), _y(point.value, top, bottom)
         path.append(f"{'M' if not path else 'L'}{x:.1f},{y:.1f}")
     parts.append(f'<path class="line" d="{" ".join(path)}"/>')
     for index, point in enumerate(points):
         if point.value is None:
             continue
-        x, y = _x(index, len(points)), _y(point.value, top)
+        x, y = _x(index, len(points)), _y(point.value, top, bottom)
         dot = (
             f'<circle class="dot" cx="{x:.1f}" cy="{y:.1f}" r="3">'
             f"<title>{escape(point.label)}</title></circle>"

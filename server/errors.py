@@ -61,6 +61,9 @@ def _http_error(error: HTTPException) -> ResponseReturnValue:
 
 def _unexpected(error: Exception) -> ResponseReturnValue:
     log.exception("unexpected error while handling a request")
+    page = _page(500, "The server failed; see its log.")
+    if page is not None:
+        return page
     return jsonify(error_body("internal_error", "the server failed; see its log")), 500
 
 

@@ -3,14 +3,15 @@
 A test is flaky within a window of its project's latest runs when it passed only after
 reruns, or passed and failed on the same git sha in the same environment, or its outcome
 flipped at least ``FLIP_MIN`` times within one environment (a test that broke once and was
-fixed flips twice, and is not called flaky for it). Its score is the share of its runs in the
+fixed flips twice, and is not called flaky for it; a flip is a change between two runs of
+the same branch, see ``aggregates.py``). Its score is the share of its runs in the
 window that carry any evidence. A test whose outcome differs by environment but is steady
 within each is *environment-specific*, listed apart.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -30,6 +31,7 @@ class Tally:
     """The evidence of one test within the window."""
 
     flips: int = 0
+    flips_by_env: Counter[str] = field(default_factory=Counter)
     reruns: int = 0
     same_sha: int = 0
     runs: set[int] = field(default_factory=set)
@@ -37,7 +39,8 @@ class Tally:
 
     @property
     def flaky(self) -> bool:
-        return self.reruns > 0 or self.same_sha > 0 or self.flips >= FLIP_MIN
+        most_flips = max(self.flips_by_env.values(), default=0)
+        return self.reruns > 0 or self.same_sha > 0 or most_flips >= FLIP_MIN
 
     @property
     def score(self) -> float:
@@ -64,17 +67,18 @@ def tallies(
     session: AnySession, project: str, start: int, pks: Sequence[int] | None = None
 ) -> dict[int, Tally]:
     """Evidence per test since run ``start``: every test with some, or only ``pks``."""
-    query = select(FlakyEvidence.definition_pk, FlakyEvidence.kind, FlakyEvidence.run_pk).where(
-        FlakyEvidence.project == project, FlakyEvidence.run_pk >= start
-    )
+    query = select(
+        FlakyEvidence.definition_pk, FlakyEvidence.kind, FlakyEvidence.run_pk, FlakyEvidence.detail
+    ).where(FlakyEvidence.project == project, FlakyEvidence.run_pk >= start)
     if pks is not None:
         query = query.where(FlakyEvidence.definition_pk.in_(pks))
     found: dict[int, Tally] = defaultdict(Tally)
-    for pk, kind, run_pk in session.execute(query):
+    for pk, kind, run_pk, detail in session.execute(query):
         tally = found[pk]
         tally.runs.add(run_pk)
         if kind == "flip":
             tally.flips += 1
+            tally.flips_by_env[(detail or {}).get("env") or ""] += 1
         elif kind == "rerun":
             tally.reruns += 1
         else:
@@ -137,8 +141,12 @@ def recent_environments(session: AnySession, project: str, start: int) -> list[s
     return [env or "" for (env,) in rows]
 
 
-def environment_specific(session: AnySession, project: str, start: int) -> list[EnvSpecific]:
-    """Tests failing in some environments and passing in others, among recent environments."""
+def environment_specific(
+    session: AnySession, project: str, start: int, flaky: Iterable[int] = ()
+) -> list[EnvSpecific]:
+    """Tests failing in some environments and passing in others, among recent environments,
+    leaving out the ``flaky`` ones (their outcome differs for another reason)."""
+    excluded = set(flaky)
     status = TestEnvStatus
     recent = recent_environments(session, project, start)
     fails = func.sum(case((status.outcome == "fail", 1), else_=0))
@@ -156,6 +164,8 @@ def environment_specific(session: AnySession, project: str, start: int) -> list[
     )
     found: dict[int, EnvSpecific] = {}
     for pk, env_key, outcome, definition in rows:
+        if pk in excluded:
+            continue
         item = found.get(pk)
         if item is None:
             item = found[pk] = EnvSpecific(
@@ -177,6 +187,7 @@ def flakiness_of(
     merged = Tally()
     for tally in tallies(session, project, start, pks).values():
         merged.flips += tally.flips
+        merged.flips_by_env.update(tally.flips_by_env)
         merged.reruns += tally.reruns
         merged.same_sha += tally.same_sha
         merged.runs |= tally.runs

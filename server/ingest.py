@@ -24,7 +24,14 @@ from pytest_testviz.core.report import build_result
 from pytest_testviz.core.results import TestResult, cap_text
 
 from .aggregates import update_aggregates
-from .bulk import DRIVER_ERRORS, chunks, dialect_insert, insert_new_returning, insert_rows
+from .bulk import (
+    DRIVER_ERRORS,
+    chunks,
+    dialect_insert,
+    insert_new_returning,
+    insert_rows,
+    select_in,
+)
 from .database import AnySession, begin_write
 from .models import FailureGroup, Run, TestDefinition, TestResultRow
 from .schemas import IngestCounts, IngestRunRequest, IngestRunResponse
@@ -257,6 +264,7 @@ _DEFINITION_COLUMNS = (
     "params",
     "classname",
     *_DECLARED_FIELDS,
+    "declared_hash",
     "tags",
     "first_seen_at",
     "last_seen_at",
@@ -280,6 +288,12 @@ _RESULT_COLUMNS = (
 @functools.lru_cache(maxsize=1024)
 def _suite_json(suite: tuple[str, ...]) -> str:
     return json.dumps(list(suite), ensure_ascii=False)  # tests of a module share their suite
+
+
+def _declared_hash(row: dict[str, Any]) -> str:
+    """A stable digest of the declared fields (same values, same digest, in any process)."""
+    values = repr(tuple(row[name] for name in _DECLARED_FIELDS)).encode()
+    return hashlib.blake2b(values, digest_size=16).hexdigest()
 
 
 def _definition_row(result: TestResult) -> dict[str, Any]:
@@ -308,33 +322,41 @@ def _upsert_definitions(
     known: dict[str, int] = {}
     changed: list[dict[str, Any]] = []
     table = TestDefinition.__table__
-    columns = [table.c.id, table.c.test_id, *(table.c[name] for name in _DECLARED_FIELDS)]
-    for chunk in chunks(ids):
-        rows = session.execute(
-            select(*columns).where(and_(table.c.project == project, table.c.test_id.in_(chunk)))
-        )
-        for row in rows:
-            known[row.test_id] = row.id
-            fresh = _definition_row(wanted[row.test_id])
-            if any(fresh[name] != getattr(row, name) for name in _DECLARED_FIELDS):
-                changed.append({"id": row.id, **{name: fresh[name] for name in _DECLARED_FIELDS}})
+    rows = select_in(
+        session,
+        "SELECT id, test_id, declared_hash FROM test_definitions"
+        " WHERE project = ? AND test_id IN ({keys})",
+        (project,),
+        ids,
+    )
+    for pk, test_id, stored_hash in rows:
+        known[test_id] = pk
+        fresh = _definition_row(wanted[test_id])
+        digest = _declared_hash(fresh)
+        if digest != stored_hash:
+            changed.append(
+                {"id": pk, "declared_hash": digest, **{n: fresh[n] for n in _DECLARED_FIELDS}}
+            )
 
     missing = [test_id for test_id in ids if test_id not in known]
     new_definitions = 0
     if missing:
-        rows_to_insert = [
-            (
-                project,
-                test_id,
-                *_definition_row(wanted[test_id]).values(),
-                [],
-                now,
-                now,
-                run_pk,
-                run_pk,
+        rows_to_insert = []
+        for test_id in missing:
+            fresh = _definition_row(wanted[test_id])
+            rows_to_insert.append(
+                (
+                    project,
+                    test_id,
+                    *fresh.values(),
+                    _declared_hash(fresh),
+                    [],
+                    now,
+                    now,
+                    run_pk,
+                    run_pk,
+                )
             )
-            for test_id in missing
-        ]
         inserted = insert_new_returning(
             session,
             table,
@@ -367,7 +389,9 @@ def _upsert_definitions(
         session.execute(
             update(table)
             .where(table.c.id == bindparam("b_id"))
-            .values({name: bindparam(f"b_{name}") for name in _DECLARED_FIELDS}),
+            .values(
+                {name: bindparam(f"b_{name}") for name in (*_DECLARED_FIELDS, "declared_hash")}
+            ),
             [{f"b_{key}": value for key, value in row.items()} for row in changed],
         )
     return known, new_definitions

@@ -94,6 +94,8 @@ class TestDefinition(db.Model):  # type: ignore[name-defined,misc]
     declared_owner: Mapped[str | None] = mapped_column(String(1024))
     declared_tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     markers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: A digest of the declared fields above: ingest compares it instead of every field.
+    declared_hash: Mapped[str | None] = mapped_column(String(32))
     #: What mapping resolution decided, and from which source.
     owner: Mapped[str | None] = mapped_column(String(1024))
     owner_source: Mapped[str | None] = mapped_column(String(32))
@@ -183,7 +185,7 @@ class FailureGroupTest(db.Model):  # type: ignore[name-defined,misc]
 class TestEnvStatus(db.Model):  # type: ignore[name-defined,misc]
     """The latest pass/fail outcome of each test in each environment, kept at ingest.
 
-    A change of outcome within one environment is a flip (flakiness evidence); different
+    A change of outcome within one environment and branch is a flip (flakiness evidence); different
     outcomes in different environments make a test environment-specific, not flaky.
     Skipped results leave it alone.
     """
@@ -198,6 +200,9 @@ class TestEnvStatus(db.Model):  # type: ignore[name-defined,misc]
     env_key: Mapped[str] = mapped_column(String(1024), primary_key=True)
     project: Mapped[str] = mapped_column(String(200))
     outcome: Mapped[str] = mapped_column(String(8))  # "pass" or "fail"
+    #: The branch of the run that set the outcome: a change seen on another branch is not a
+    #: flip (a branch that breaks a test, interleaved with main, would look flaky otherwise).
+    branch: Mapped[str | None] = mapped_column(String(255))
     since_run_pk: Mapped[int] = mapped_column(BigId)
     last_run_pk: Mapped[int] = mapped_column(BigId)
 

@@ -48,6 +48,23 @@ def seconds_filter(value: float | None) -> str:
     return f"{value / 60:.1f} min"
 
 
+@bp.app_template_filter("plural")
+def plural_filter(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+OWNER_SOURCES = {
+    "sidecar": "declared with the run",
+    "marker": "from a testviz marker",
+    "codeowners": "from CODEOWNERS",
+}
+
+
+@bp.app_template_filter("owner_source")
+def owner_source_filter(source: str | None) -> str:
+    return OWNER_SOURCES.get(source or "", source or "")
+
+
 @bp.app_template_filter("percent")
 def percent_filter(value: float | None) -> str:
     return "" if value is None else f"{value * 100:.1f}%"
@@ -88,7 +105,9 @@ def overview() -> ResponseReturnValue:
     return render_template(
         "overview.html",
         data=data,
-        pass_chart=charts.line_chart(trend_points, title="Pass rate", unit="%", top=100.0),
+        pass_chart=charts.line_chart(
+            trend_points, title="Pass rate", unit="%", top=100.0, zoom=True
+        ),
         duration_chart=charts.line_chart(duration_points, title="Duration", unit="s"),
         server_url=request.host_url.rstrip("/"),
     )

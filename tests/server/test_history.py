@@ -418,3 +418,36 @@ def test_every_api_route_is_in_the_openapi_document(make_app: AppFactory) -> Non
             for ref in refs:
                 name = ref.rsplit("/", 1)[-1]
                 assert not name or name in document["components"]["schemas"], (path, name)
+
+
+def test_flips_are_counted_per_environment(history: History) -> None:
+    number = 0
+    for status in ("passed", "failed", "passed"):  # broke once, fixed, in three environments
+        for env in ("e1", "e2", "e3"):
+            number += 1
+            history.send(f"r{number}", {"t": status}, sha=f"{number:040x}", env=env)
+    assert history.get("/api/tests/flaky")["tests"] == []
+    detail = history.get(f"/api/tests/tests/{history.test_id('r1', 't')}")
+    assert detail["flakiness"]["flips"] == 6
+    assert detail["flakiness"]["flaky"] is False
+
+
+def test_a_failure_on_a_feature_branch_interleaved_with_main_is_not_a_flip(
+    history: History,
+) -> None:
+    for index in range(4):
+        history.send(f"m{index}", {"t": "passed"}, sha=f"{index + 1:x}" * 40, branch="main")
+        history.send(f"f{index}", {"t": "failed"}, sha=f"{index + 6:x}" * 40, branch="broken")
+    assert history.get("/api/tests/flaky")["tests"] == []
+    detail = history.get(f"/api/tests/tests/{history.test_id('m0', 't')}")
+    assert detail["flakiness"]["flips"] == 0
+
+
+def test_a_flaky_test_is_not_also_listed_as_environment_specific(history: History) -> None:
+    history.send("r1", {"t": "passed"}, sha=SHA_A, env="e1")
+    history.send("r2", {"t": "failed"}, sha=SHA_A, env="e1")  # same sha, same env: flaky
+    history.send("r3", {"t": "passed"}, sha=SHA_B, env="e2")
+    body = history.get("/api/tests/flaky")
+    assert flaky_names(body) == ["t"]
+    assert body["env_specific"] == []
+    assert history.get("/api/tests/overview")["env_specific_count"] == 0

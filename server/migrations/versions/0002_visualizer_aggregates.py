@@ -1,4 +1,5 @@
-"""visualizer aggregates: failure group membership, per-environment outcomes, flaky evidence
+"""visualizer aggregates: failure group membership, per-environment outcomes, flaky evidence;
+a digest of each definition's declared fields
 
 Revision ID: 0002
 Revises: 0001
@@ -55,6 +56,7 @@ def upgrade() -> None:
         sa.Column("env_key", sa.String(length=1024), nullable=False),
         sa.Column("project", sa.String(length=200), nullable=False),
         sa.Column("outcome", sa.String(length=8), nullable=False),
+        sa.Column("branch", sa.String(length=255), nullable=True),
         sa.Column("since_run_pk", BigId, nullable=False),
         sa.Column("last_run_pk", BigId, nullable=False),
         sa.ForeignKeyConstraint(
@@ -98,6 +100,8 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("runs_affected", sa.Integer(), nullable=False, server_default="0")
         )
+    with op.batch_alter_table("test_definitions") as batch_op:
+        batch_op.add_column(sa.Column("declared_hash", sa.String(length=32), nullable=True))
     op.create_index("ix_runs_project_git_sha", "runs", ["project", "git_sha"])
     op.drop_index("ix_test_results_fingerprint", table_name="test_results")
     op.create_index(
@@ -139,12 +143,12 @@ def _backfill() -> None:
     op.execute(
         """
         INSERT INTO test_env_status
-            (definition_pk, env_key, project, outcome, since_run_pk, last_run_pk)
+            (definition_pk, env_key, project, outcome, branch, since_run_pk, last_run_pk)
         SELECT definition_pk, env_key, project,
-               CASE WHEN status = 'passed' THEN 'pass' ELSE 'fail' END, run_pk, run_pk
+               CASE WHEN status = 'passed' THEN 'pass' ELSE 'fail' END, branch, run_pk, run_pk
         FROM (
             SELECT r.definition_pk, COALESCE(u.env_fingerprint, '') AS env_key, u.project,
-                   r.status, r.run_pk,
+                   u.branch, r.status, r.run_pk,
                    row_number() OVER (
                        PARTITION BY r.definition_pk, COALESCE(u.env_fingerprint, '')
                        ORDER BY r.run_pk DESC
@@ -163,6 +167,8 @@ def downgrade() -> None:
     op.drop_index("ix_runs_project_git_sha", table_name="runs")
     with op.batch_alter_table("failure_groups") as batch_op:
         batch_op.drop_column("runs_affected")
+    with op.batch_alter_table("test_definitions") as batch_op:
+        batch_op.drop_column("declared_hash")
     op.drop_table("flaky_evidence")
     op.drop_table("test_env_status")
     op.drop_table("failure_group_tests")
