@@ -1,5 +1,4 @@
-"""visualizer aggregates: failure group membership, per-environment outcomes, flaky evidence;
-a digest of each definition's declared fields
+"""visualizer aggregates: failure group membership, per-environment outcomes, flaky evidence
 
 Revision ID: 0002
 Revises: 0001
@@ -56,7 +55,6 @@ def upgrade() -> None:
         sa.Column("env_key", sa.String(length=1024), nullable=False),
         sa.Column("project", sa.String(length=200), nullable=False),
         sa.Column("outcome", sa.String(length=8), nullable=False),
-        sa.Column("branch", sa.String(length=255), nullable=True),
         sa.Column("since_run_pk", BigId, nullable=False),
         sa.Column("last_run_pk", BigId, nullable=False),
         sa.ForeignKeyConstraint(
@@ -94,14 +92,11 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_flaky_evidence_project_run", "flaky_evidence", ["project", "run_pk"])
-    op.create_index("ix_flaky_evidence_run", "flaky_evidence", ["run_pk"])
 
     with op.batch_alter_table("failure_groups") as batch_op:
         batch_op.add_column(
             sa.Column("runs_affected", sa.Integer(), nullable=False, server_default="0")
         )
-    with op.batch_alter_table("test_definitions") as batch_op:
-        batch_op.add_column(sa.Column("declared_hash", sa.String(length=32), nullable=True))
     op.create_index("ix_runs_project_git_sha", "runs", ["project", "git_sha"])
     op.drop_index("ix_test_results_fingerprint", table_name="test_results")
     op.create_index(
@@ -143,12 +138,12 @@ def _backfill() -> None:
     op.execute(
         """
         INSERT INTO test_env_status
-            (definition_pk, env_key, project, outcome, branch, since_run_pk, last_run_pk)
+            (definition_pk, env_key, project, outcome, since_run_pk, last_run_pk)
         SELECT definition_pk, env_key, project,
-               CASE WHEN status = 'passed' THEN 'pass' ELSE 'fail' END, branch, run_pk, run_pk
+               CASE WHEN status = 'passed' THEN 'pass' ELSE 'fail' END, run_pk, run_pk
         FROM (
             SELECT r.definition_pk, COALESCE(u.env_fingerprint, '') AS env_key, u.project,
-                   u.branch, r.status, r.run_pk,
+                   r.status, r.run_pk,
                    row_number() OVER (
                        PARTITION BY r.definition_pk, COALESCE(u.env_fingerprint, '')
                        ORDER BY r.run_pk DESC
@@ -167,8 +162,6 @@ def downgrade() -> None:
     op.drop_index("ix_runs_project_git_sha", table_name="runs")
     with op.batch_alter_table("failure_groups") as batch_op:
         batch_op.drop_column("runs_affected")
-    with op.batch_alter_table("test_definitions") as batch_op:
-        batch_op.drop_column("declared_hash")
     op.drop_table("flaky_evidence")
     op.drop_table("test_env_status")
     op.drop_table("failure_group_tests")
