@@ -83,11 +83,11 @@ def tallies(
             tally.reruns += 1
         else:
             tally.same_sha += 1
-    _count_runs(session, start, found)
     return dict(found)
 
 
 def _count_runs(session: AnySession, start: int, found: dict[int, Tally]) -> None:
+    """Each test's runs within the window (the denominator of its score)."""
     for chunk in chunks(sorted(found)):
         rows = session.execute(
             select(TestResultRow.definition_pk, func.count())
@@ -101,9 +101,11 @@ def _count_runs(session: AnySession, start: int, found: dict[int, Tally]) -> Non
 def ranked(session: AnySession, project: str, window: int) -> list[tuple[int, Tally]]:
     """The project's flaky tests, highest score first."""
     start = window_start(session, project, window)
-    flaky = [(pk, t) for pk, t in tallies(session, project, start).items() if t.flaky]
-    flaky.sort(key=lambda item: (-item[1].score, -len(item[1].runs), item[0]))
-    return flaky
+    flaky = {pk: t for pk, t in tallies(session, project, start).items() if t.flaky}
+    _count_runs(session, start, flaky)  # only for these: a broken-then-fixed test needs none
+    ranking = list(flaky.items())
+    ranking.sort(key=lambda item: (-item[1].score, -len(item[1].runs), item[0]))
+    return ranking
 
 
 def evidence_of(session: AnySession, pks: Iterable[int], start: int) -> dict[int, list[Evidence]]:
