@@ -20,6 +20,7 @@ from .schemas import IngestRunRequest
 bp = Blueprint("ingest", __name__, url_prefix="/api/tests")
 XML_TYPES = {"application/xml", "text/xml", "application/junit+xml"}
 _GZIP_MAGIC = b"\x1f\x8b"
+_ENCODINGS = {"", "identity", "gzip", "x-gzip"}
 
 
 def _settings() -> Any:
@@ -45,19 +46,49 @@ def _check_token() -> None:
 
 
 def _decompressed(data: bytes, what: str) -> bytes:
-    """Bytes as sent, or gunzipped (``Content-Encoding: gzip`` or a gzip file), bounded."""
-    gzipped = request.headers.get("Content-Encoding", "").lower() == "gzip"
-    if not gzipped and not data.startswith(_GZIP_MAGIC):
+    """Bytes as sent, or gunzipped (``Content-Encoding: gzip`` or a gzip file), bounded.
+
+    Every gzip member is read (``cat a.gz b.gz`` is one valid stream); a truncated stream,
+    bytes after the last member, or more than ``TESTVIZ_MAX_UPLOAD_MB`` once unzipped (a gzip
+    bomb) is refused. Other content encodings (deflate, br, ...) are a 415.
+    """
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in _ENCODINGS:
+        raise APIError(
+            415,
+            "unsupported_encoding",
+            f"cannot read Content-Encoding {encoding[:40]!r}: send gzip or an unencoded body",
+        )
+    if encoding == "identity" or (not encoding and not data.startswith(_GZIP_MAGIC)):
         return data
-    limit = _settings().max_upload_bytes
-    inflater = zlib.decompressobj(wbits=31)
-    try:
-        out = inflater.decompress(data, limit + 1)
-    except zlib.error as exc:
-        raise APIError(400, "bad_encoding", f"the {what} is not valid gzip: {exc}") from None
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise APIError(413, "too_large", f"the {what} is larger than {limit} bytes once unzipped")
-    return out
+    return _gunzip(data, _settings().max_upload_bytes, what)
+
+
+def _gunzip(data: bytes, limit: int, what: str) -> bytes:
+    out: list[bytes] = []
+    size = 0
+    rest = data
+    while True:
+        inflater = zlib.decompressobj(wbits=31)
+        try:
+            chunk = inflater.decompress(rest, limit + 1 - size)
+        except zlib.error as exc:
+            raise APIError(400, "bad_encoding", f"the {what} is not valid gzip: {exc}") from None
+        size += len(chunk)
+        out.append(chunk)
+        if size > limit or inflater.unconsumed_tail:
+            raise APIError(
+                413, "too_large", f"the {what} is larger than {limit} bytes once unzipped"
+            )
+        if not inflater.eof:
+            raise APIError(400, "bad_encoding", f"the {what} is truncated gzip")
+        rest = inflater.unused_data
+        if not rest:
+            return b"".join(out)
+        if not rest.startswith(_GZIP_MAGIC):
+            raise APIError(
+                400, "bad_encoding", f"the {what} has {len(rest)} bytes after its gzip data"
+            )
 
 
 def _project(value: str | None, where: str) -> str | None:
@@ -80,9 +111,8 @@ def _report_from_xml(xml: bytes, meta: bytes | None, project: str | None) -> Rep
     except JUnitParseError as exc:
         raise APIError(400, "malformed_report", str(exc), exc.to_json()) from None
     except SidecarError as exc:
-        status, code = (
-            (400, "malformed_sidecar") if exc.line is not None else (422, "invalid_sidecar")
-        )
+        malformed = exc.line is not None or exc.reason.startswith("not valid JSON")
+        status, code = (400, "malformed_sidecar") if malformed else (422, "invalid_sidecar")
         raise APIError(status, code, str(exc), exc.to_json()) from None
 
 
