@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import zlib
 from typing import Any
 
@@ -12,6 +11,7 @@ from pydantic import ValidationError
 
 from pytest_testviz.core import JUnitParseError, Report, SidecarError, parse_junit_xml
 
+from .auth import check_ingest_token, check_project
 from .db import db
 from .errors import APIError
 from .ingest import ingest_run
@@ -25,24 +25,6 @@ _ENCODINGS = {"", "identity", "gzip", "x-gzip"}
 
 def _settings() -> Any:
     return current_app.extensions["testviz"].settings
-
-
-def _check_token() -> None:
-    tokens: tuple[str, ...] = _settings().ingest_tokens
-    if not tokens:
-        return
-    header = request.headers.get("Authorization", "")
-    given = header[7:].strip() if header.lower().startswith("bearer ") else ""
-    given = given or request.headers.get("X-Testviz-Token", "")
-    if not given:
-        raise APIError(
-            401, "unauthorized", "an ingest token is required (Authorization: Bearer ...)"
-        )
-    matched = False
-    for token in tokens:  # compare with all, in constant time, whatever matches
-        matched |= hmac.compare_digest(given.encode(), token.encode())
-    if not matched:
-        raise APIError(401, "unauthorized", "the ingest token is not valid")
 
 
 def _decompressed(data: bytes, what: str) -> bytes:
@@ -164,7 +146,7 @@ def _from_xml_body() -> Report:
 @bp.post("/ingest")
 def ingest() -> ResponseReturnValue:
     """Store a run; 200 ``created``, or 200 ``skipped`` when its run_id is already stored."""
-    _check_token()
+    allowed = check_ingest_token()  # 401 before the body is read
     mimetype = request.mimetype
     payload: Report | IngestRunRequest
     if mimetype == "application/json":
@@ -180,6 +162,7 @@ def ingest() -> ResponseReturnValue:
             f"cannot ingest {mimetype or 'a body without a Content-Type'}: send application/json, "
             "multipart/form-data (report, meta) or application/xml",
         )
+    check_project(allowed, payload.run.project if isinstance(payload, Report) else payload.project)
     response = ingest_run(payload, db.session)
     if response.status == "created":
         current_app.extensions["testviz"].analyzer.submit(response.run_id)

@@ -16,13 +16,19 @@ class APIError(Exception):
     """An error a client caused or must know about, with its HTTP status."""
 
     def __init__(
-        self, status: int, code: str, message: str, details: dict[str, Any] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = details or {}
+        self.headers = headers or {}
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -30,7 +36,11 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
 
 
 def _api_error(error: APIError) -> ResponseReturnValue:
-    return jsonify(error_body(error.code, error.message, error.details)), error.status
+    return (
+        jsonify(error_body(error.code, error.message, error.details)),
+        error.status,
+        error.headers,
+    )
 
 
 def _http_error(error: HTTPException) -> ResponseReturnValue:

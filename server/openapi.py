@@ -70,7 +70,25 @@ def _components() -> dict[str, Any]:
     return dict(schema.get("$defs", {}))
 
 
+def _secured(document: dict[str, Any]) -> dict[str, Any]:
+    """Every operation but /healthz may need a token (server/auth.py): a 401, and the scheme."""
+    for path, operations in document["paths"].items():
+        if path == "/healthz":
+            continue
+        for operation in operations.values():
+            operation["responses"].setdefault("401", _errors(401)["401"])
+            operation.setdefault("security", [{"token": []}, {}])
+    document["components"]["securitySchemes"] = {
+        "token": {"type": "http", "scheme": "bearer", "description": "an ingest or read token"}
+    }
+    return document
+
+
 def openapi_document(version: str) -> dict[str, Any]:
+    return _secured(_document(version))
+
+
+def _document(version: str) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
@@ -108,7 +126,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                             "description": "created or skipped",
                             "content": _json(IngestRunResponse),
                         },
-                        **_errors(400, 401, 413, 415, 422, 503),
+                        **_errors(400, 401, 403, 413, 415, 422, 503),
                     },
                 }
             },
