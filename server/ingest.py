@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from pytest_testviz.core import DeclaredTotals, Report, RunInfo, Totals
+from pytest_testviz.core.identity import normalise
 from pytest_testviz.core.report import build_result
 from pytest_testviz.core.results import TestResult, cap_text
 
@@ -48,8 +49,10 @@ def report_from_request(request: IngestRunRequest) -> Report:
 
     def occurrence(classname: str, name: str) -> int:
         # Same rule as for XML from a producer whose names are not unique ids: a repeated
-        # name is another test, with an id of its own, not a retry of the first.
-        key = (classname, name)
+        # name is another test, with an id of its own, not a retry of the first. Names are
+        # compared as the id compares them ("a  b" is "a b"), or two results would share
+        # one id and the run could not be stored (found by schemathesis: a 500).
+        key = (normalise(classname), normalise(name))
         seen[key] = seen.get(key, 0) + 1
         return seen[key]
 

@@ -52,10 +52,15 @@ def _query(name: str, kind: str = "string", description: str = "", **extra: Any)
 
 
 _RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}}
+#: What the read API accepts in a free-text parameter (server/api_read.py ``_text_arg``).
+_TEXT: dict[str, Any] = {"maxLength": 1024, "pattern": "^[^\x00]*$"}
+#: At most 12 digits (``_int_arg``); larger values are capped at the endpoint's maximum.
 _PAGE = [
-    _query("page", "integer", "page number, from 1", minimum=1),
-    _query("per_page", "integer", "items per page", minimum=1),
+    _query("page", "integer", "page number, from 1", minimum=1, maximum=10**12 - 1),
+    _query("per_page", "integer", "items per page", minimum=1, maximum=10**12 - 1),
 ]
+#: An empty value is the same as leaving the parameter out.
+_EMPTY = [""]
 
 
 @lru_cache(maxsize=1)
@@ -134,9 +139,13 @@ def _document(version: str) -> dict[str, Any]:
                 "get": {
                     "summary": "Runs, newest first",
                     "parameters": [
-                        _query("project"),
-                        _query("branch"),
-                        _query("status", description="passed or failed", enum=["passed", "failed"]),
+                        _query("project", **_TEXT),
+                        _query("branch", **_TEXT),
+                        _query(
+                            "status",
+                            description="passed or failed",
+                            enum=["passed", "failed", *_EMPTY],
+                        ),
                         *_PAGE,
                     ],
                     "responses": {
@@ -150,8 +159,8 @@ def _document(version: str) -> dict[str, Any]:
                     "summary": "One run with its results",
                     "parameters": [
                         _RUN_ID,
-                        _query("status", enum=["passed", "failed", "error", "skipped"]),
-                        _query("q", description="substring of the test name"),
+                        _query("status", enum=["passed", "failed", "error", "skipped", *_EMPTY]),
+                        _query("q", description="substring of the test name", **_TEXT),
                         *_PAGE,
                     ],
                     "responses": {

@@ -518,3 +518,19 @@ def test_hostile_files_in_the_results_directory_are_set_aside_with_their_reason(
     assert_nobody_connected(dtd_listener)
     again = sync(app, results)
     assert (again.ingested, again.rejected, again.unchanged) == ([], [], accepted)
+
+
+def test_json_names_that_differ_only_in_white_space_are_distinct_tests(
+    app: Flask, live_server: str
+) -> None:
+    """Found by schemathesis: "a  b" and "a b" (or "" and "\\x1e") got one id: a 500."""
+    names = ["test a  b", "test a b", "", "\x1e", " test\ta b "]
+    body = {
+        "run_id": "white-space",
+        "results": [{"name": name, "status": "failed", "message": "m"} for name in names],
+    }
+    response = requests.post(f"{live_server}/api/tests/ingest", json=body, timeout=HTTP_TIMEOUT)
+    assert response.status_code == 200, response.text
+    assert response.json()["counts"]["tests"] == len(names)
+    assert row_counts(app)["test_results"] == len(names)
+    assert row_counts(app)["test_definitions"] == len(names)
