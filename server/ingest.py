@@ -11,6 +11,8 @@ import functools
 import hashlib
 import json
 import logging
+import math
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
@@ -223,6 +225,10 @@ def _run_row(report: Report, now: datetime) -> dict[str, Any]:
         if started and finished and finished >= started
         else sum(result.duration for result in report.results)
     )
+    if not math.isfinite(duration):
+        # Finite durations can add up to infinity, which the API would write as the
+        # invalid JSON token `Infinity` (found by schemathesis): keep the largest float.
+        duration = sys.float_info.max
     notes: dict[str, Any] = {}
     if report.repeated:
         notes["repeated_test_ids"] = report.repeated[:1000]

@@ -72,7 +72,29 @@ def _components() -> dict[str, Any]:
         ],
         ref_template="#/components/schemas/{model}",
     )
-    return dict(schema.get("$defs", {}))
+    components = dict(schema.get("$defs", {}))
+    for name in ("IngestRunRequest", "IngestResult"):
+        _no_nul(components.get(name, {}))
+    return components
+
+
+_NO_NUL = "^[^\x00]*$"
+
+
+def _no_nul(node: Any) -> None:
+    """Request strings may not hold NUL (databases cannot store it; the API says 422)."""
+    if isinstance(node, list):
+        for item in node:
+            _no_nul(item)
+        return
+    if not isinstance(node, dict):
+        return
+    if node.get("type") == "string" and "pattern" not in node and "format" not in node:
+        node["pattern"] = _NO_NUL
+    if node.get("type") == "object" and "additionalProperties" in node:
+        node.setdefault("propertyNames", {}).setdefault("pattern", _NO_NUL)
+    for value in node.values():
+        _no_nul(value)
 
 
 def _secured(document: dict[str, Any]) -> dict[str, Any]:
