@@ -54,6 +54,7 @@ def send(
 ) -> Outcome:
     """Upload one report (with its sidecar, if any); never raises for transport errors."""
     headers = {"User-Agent": "pytest-testviz"}
+    token = (token or "").strip()  # a token read from a file keeps its newline
     if token:
         headers["Authorization"] = f"Bearer {token}"
     http = session or requests.Session()
@@ -83,6 +84,13 @@ def send(
             except (requests.ConnectionError, requests.Timeout) as exc:
                 last = f"cannot reach {url}: {type(exc).__name__}"
                 continue
+            except requests.exceptions.InvalidHeader:
+                # requests quotes the header it refuses: that would print the token.
+                return Outcome(
+                    False,
+                    f"cannot send to {url}: the ingest token holds characters an HTTP header "
+                    "cannot carry (a line break?)",
+                )
             except requests.RequestException as exc:  # an OSError too: must come first
                 return Outcome(False, f"cannot send to {url}: {type(exc).__name__}: {exc}")
             except OSError as exc:

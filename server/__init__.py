@@ -14,7 +14,9 @@ from typing import Any
 import click
 from flask import Flask, current_app, request
 
+from . import auth
 from .analysis import Analyzer
+from .auth import TokenPolicy
 from .config import Settings, load_settings
 from .database import configure_engine, engine_options, upgrade_database
 from .db import db
@@ -32,6 +34,7 @@ class TestvizState:
         self.settings = settings
         self.analyzer = analyzer
         self.watcher: Any = None
+        self.tokens = TokenPolicy()
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -59,6 +62,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["testviz"] = state
     register_error_handlers(app)
     app.before_request(_require_enabled)
+    state.tokens = auth.init_app(app, settings.ingest_tokens, settings.read_tokens)
 
     from . import api_history, api_ingest, api_read, cli, views
 

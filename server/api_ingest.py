@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import zlib
 from typing import Any
 
@@ -12,6 +11,7 @@ from pydantic import ValidationError
 
 from pytest_testviz.core import JUnitParseError, Report, SidecarError, parse_junit_xml
 
+from .auth import check_ingest_token, check_project
 from .db import db
 from .errors import APIError
 from .ingest import ingest_run
@@ -20,44 +20,57 @@ from .schemas import IngestRunRequest
 bp = Blueprint("ingest", __name__, url_prefix="/api/tests")
 XML_TYPES = {"application/xml", "text/xml", "application/junit+xml"}
 _GZIP_MAGIC = b"\x1f\x8b"
+_ENCODINGS = {"", "identity", "gzip", "x-gzip"}
 
 
 def _settings() -> Any:
     return current_app.extensions["testviz"].settings
 
 
-def _check_token() -> None:
-    tokens: tuple[str, ...] = _settings().ingest_tokens
-    if not tokens:
-        return
-    header = request.headers.get("Authorization", "")
-    given = header[7:].strip() if header.lower().startswith("bearer ") else ""
-    given = given or request.headers.get("X-Testviz-Token", "")
-    if not given:
-        raise APIError(
-            401, "unauthorized", "an ingest token is required (Authorization: Bearer ...)"
-        )
-    matched = False
-    for token in tokens:  # compare with all, in constant time, whatever matches
-        matched |= hmac.compare_digest(given.encode(), token.encode())
-    if not matched:
-        raise APIError(401, "unauthorized", "the ingest token is not valid")
-
-
 def _decompressed(data: bytes, what: str) -> bytes:
-    """Bytes as sent, or gunzipped (``Content-Encoding: gzip`` or a gzip file), bounded."""
-    gzipped = request.headers.get("Content-Encoding", "").lower() == "gzip"
-    if not gzipped and not data.startswith(_GZIP_MAGIC):
+    """Bytes as sent, or gunzipped (``Content-Encoding: gzip`` or a gzip file), bounded.
+
+    Every gzip member is read (``cat a.gz b.gz`` is one valid stream); a truncated stream,
+    bytes after the last member, or more than ``TESTVIZ_MAX_UPLOAD_MB`` once unzipped (a gzip
+    bomb) is refused. Other content encodings (deflate, br, ...) are a 415.
+    """
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in _ENCODINGS:
+        raise APIError(
+            415,
+            "unsupported_encoding",
+            f"cannot read Content-Encoding {encoding[:40]!r}: send gzip or an unencoded body",
+        )
+    if encoding == "identity" or (not encoding and not data.startswith(_GZIP_MAGIC)):
         return data
-    limit = _settings().max_upload_bytes
-    inflater = zlib.decompressobj(wbits=31)
-    try:
-        out = inflater.decompress(data, limit + 1)
-    except zlib.error as exc:
-        raise APIError(400, "bad_encoding", f"the {what} is not valid gzip: {exc}") from None
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise APIError(413, "too_large", f"the {what} is larger than {limit} bytes once unzipped")
-    return out
+    return _gunzip(data, _settings().max_upload_bytes, what)
+
+
+def _gunzip(data: bytes, limit: int, what: str) -> bytes:
+    out: list[bytes] = []
+    size = 0
+    rest = data
+    while True:
+        inflater = zlib.decompressobj(wbits=31)
+        try:
+            chunk = inflater.decompress(rest, limit + 1 - size)
+        except zlib.error as exc:
+            raise APIError(400, "bad_encoding", f"the {what} is not valid gzip: {exc}") from None
+        size += len(chunk)
+        out.append(chunk)
+        if size > limit or inflater.unconsumed_tail:
+            raise APIError(
+                413, "too_large", f"the {what} is larger than {limit} bytes once unzipped"
+            )
+        if not inflater.eof:
+            raise APIError(400, "bad_encoding", f"the {what} is truncated gzip")
+        rest = inflater.unused_data
+        if not rest:
+            return b"".join(out)
+        if not rest.startswith(_GZIP_MAGIC):
+            raise APIError(
+                400, "bad_encoding", f"the {what} has {len(rest)} bytes after its gzip data"
+            )
 
 
 def _project(value: str | None, where: str) -> str | None:
@@ -80,9 +93,8 @@ def _report_from_xml(xml: bytes, meta: bytes | None, project: str | None) -> Rep
     except JUnitParseError as exc:
         raise APIError(400, "malformed_report", str(exc), exc.to_json()) from None
     except SidecarError as exc:
-        status, code = (
-            (400, "malformed_sidecar") if exc.line is not None else (422, "invalid_sidecar")
-        )
+        malformed = exc.line is not None or exc.reason.startswith("not valid JSON")
+        status, code = (400, "malformed_sidecar") if malformed else (422, "invalid_sidecar")
         raise APIError(status, code, str(exc), exc.to_json()) from None
 
 
@@ -134,7 +146,7 @@ def _from_xml_body() -> Report:
 @bp.post("/ingest")
 def ingest() -> ResponseReturnValue:
     """Store a run; 200 ``created``, or 200 ``skipped`` when its run_id is already stored."""
-    _check_token()
+    allowed = check_ingest_token()  # 401 before the body is read
     mimetype = request.mimetype
     payload: Report | IngestRunRequest
     if mimetype == "application/json":
@@ -150,6 +162,7 @@ def ingest() -> ResponseReturnValue:
             f"cannot ingest {mimetype or 'a body without a Content-Type'}: send application/json, "
             "multipart/form-data (report, meta) or application/xml",
         )
+    check_project(allowed, payload.run.project if isinstance(payload, Report) else payload.project)
     response = ingest_run(payload, db.session)
     if response.status == "created":
         current_app.extensions["testviz"].analyzer.submit(response.run_id)

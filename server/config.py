@@ -20,12 +20,14 @@ class ConfigError(ValueError):
 class Settings:
     """Everything the server can be told; see the README's configuration table."""
 
-    database_url: str
+    database_url: str = field(repr=False)  # may hold a password
     enabled: bool = True
     mapping_enabled: bool = True
     integrity_enabled: bool = True
     results_dir: str = ""
-    ingest_tokens: tuple[str, ...] = ()
+    #: ``TOKEN`` or ``PROJECT:TOKEN`` entries (see :mod:`server.auth`); never in a repr.
+    ingest_tokens: tuple[str, ...] = field(default=(), repr=False)
+    read_tokens: tuple[str, ...] = field(default=(), repr=False)
     max_upload_mb: int = 256
     codeowners_file: str = ""
     count_drop_threshold: float = 0.10
@@ -81,6 +83,10 @@ def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
+
+
 def default_database_url(instance_path: str) -> str:
     return f"sqlite:///{Path(instance_path) / 'testviz.sqlite3'}"
 
@@ -92,7 +98,7 @@ def settings_from_env(env: Mapping[str, str], instance_path: str) -> Settings:
         database_url = "postgresql+psycopg://" + database_url.removeprefix("postgres://")
     elif database_url.startswith("postgresql://"):
         database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
-    tokens = tuple(t.strip() for t in env.get("TESTVIZ_INGEST_TOKENS", "").split(",") if t.strip())
+    tokens = _list(env, "TESTVIZ_INGEST_TOKENS")
     return Settings(
         database_url=database_url,
         enabled=_bool(env, "CCDASH_TEST_VISUALIZER_ENABLED", True),
@@ -100,6 +106,7 @@ def settings_from_env(env: Mapping[str, str], instance_path: str) -> Settings:
         integrity_enabled=_bool(env, "TESTVIZ_INTEGRITY_ENABLED", True),
         results_dir=env.get("TEST_RESULTS_DIR", "").strip(),
         ingest_tokens=tokens,
+        read_tokens=_list(env, "TESTVIZ_READ_TOKENS"),
         max_upload_mb=_int(env, "TESTVIZ_MAX_UPLOAD_MB", 256),
         codeowners_file=env.get("TESTVIZ_CODEOWNERS_FILE", "").strip(),
         count_drop_threshold=_fraction(env, "TESTVIZ_COUNT_DROP_THRESHOLD", 0.10),
@@ -118,6 +125,7 @@ def load_settings(test_config: Mapping[str, Any] | None, instance_path: str) -> 
         name: test_config[name] for name in Settings.__dataclass_fields__ if name in test_config
     }
     values = {**settings.__dict__, **known}
-    if "ingest_tokens" in known:
-        values["ingest_tokens"] = tuple(known["ingest_tokens"])
+    for name in ("ingest_tokens", "read_tokens"):
+        if name in known:
+            values[name] = tuple(known[name])
     return Settings(**values)

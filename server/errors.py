@@ -16,31 +16,43 @@ class APIError(Exception):
     """An error a client caused or must know about, with its HTTP status."""
 
     def __init__(
-        self, status: int, code: str, message: str, details: dict[str, Any] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = details or {}
+        self.headers = headers or {}
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"code": code, "message": message, "details": details or {}}
 
 
-def _page(status: int, message: str) -> ResponseReturnValue | None:
+def _page(
+    status: int, message: str, headers: dict[str, str] | None = None
+) -> ResponseReturnValue | None:
     """An HTML error page for the visualizer's pages (the API always answers JSON)."""
     if request.blueprint != "views":
         return None
-    return render_template("error.html", status=status, message=message), status
+    return render_template("error.html", status=status, message=message), status, headers or {}
 
 
 def _api_error(error: APIError) -> ResponseReturnValue:
-    page = _page(error.status, error.message)
+    page = _page(error.status, error.message, error.headers)
     if page is not None:
         return page
-    return jsonify(error_body(error.code, error.message, error.details)), error.status
+    return (
+        jsonify(error_body(error.code, error.message, error.details)),
+        error.status,
+        error.headers,
+    )
 
 
 def _http_error(error: HTTPException) -> ResponseReturnValue:

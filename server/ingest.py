@@ -11,6 +11,8 @@ import functools
 import hashlib
 import json
 import logging
+import math
+import sys
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -20,6 +22,7 @@ from sqlalchemy import and_, bindparam, select, text, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from pytest_testviz.core import DeclaredTotals, Report, RunInfo, Totals
+from pytest_testviz.core.identity import normalise
 from pytest_testviz.core.report import build_result
 from pytest_testviz.core.results import TestResult, cap_text
 
@@ -54,8 +57,10 @@ def report_from_request(request: IngestRunRequest) -> Report:
 
     def occurrence(classname: str, name: str) -> int:
         # Same rule as for XML from a producer whose names are not unique ids: a repeated
-        # name is another test, with an id of its own, not a retry of the first.
-        key = (classname, name)
+        # name is another test, with an id of its own, not a retry of the first. Names are
+        # compared as the id compares them ("a  b" is "a b"), or two results would share
+        # one id and the run could not be stored (found by schemathesis: a 500).
+        key = (normalise(classname), normalise(name))
         seen[key] = seen.get(key, 0) + 1
         return seen[key]
 
@@ -209,6 +214,10 @@ def _run_row(report: Report, now: datetime) -> dict[str, Any]:
         if started and finished and finished >= started
         else sum(result.duration for result in report.results)
     )
+    if not math.isfinite(duration):
+        # Finite durations can add up to infinity, which the API would write as the
+        # invalid JSON token `Infinity` (found by schemathesis): keep the largest float.
+        duration = sys.float_info.max
     notes: dict[str, Any] = {}
     if report.repeated:
         notes["repeated_test_ids"] = report.repeated[:1000]

@@ -6,7 +6,7 @@ the latest runs of a branch (runs by project, branch, time), failures by fingerp
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
@@ -22,9 +22,28 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 from .db import db
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that reads back timezone-aware on every database.
+
+    Every stored time is UTC, but SQLite keeps no offset and hands back naive datetimes,
+    which the API then wrote without one (not an RFC 3339 date-time; found by schemathesis).
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
+
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -43,9 +62,9 @@ class Run(db.Model):  # type: ignore[name-defined,misc]
     env: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     hostname: Mapped[str | None] = mapped_column(String(255))
     source: Mapped[str | None] = mapped_column(String(1024))
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ingested_at: Mapped[datetime] = mapped_column(UTCDateTime())
     duration: Mapped[float] = mapped_column(Float, default=0.0)
     tests: Mapped[int] = mapped_column(Integer, default=0)
     passed: Mapped[int] = mapped_column(Integer, default=0)
@@ -65,7 +84,7 @@ class Run(db.Model):  # type: ignore[name-defined,misc]
     #: Post-ingest analysis: pending -> running -> done | failed | off.
     mapping_state: Mapped[str] = mapped_column(String(16), default="pending")
     integrity_state: Mapped[str] = mapped_column(String(16), default="pending")
-    analysis_claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    analysis_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         Index("ix_runs_project_branch_id", "project", "branch", "id"),
@@ -101,8 +120,8 @@ class TestDefinition(db.Model):  # type: ignore[name-defined,misc]
     owner_source: Mapped[str | None] = mapped_column(String(32))
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     mapped_run_pk: Mapped[int | None] = mapped_column(BigId)
-    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
     first_run_pk: Mapped[int] = mapped_column(BigId)
     last_run_pk: Mapped[int] = mapped_column(BigId)
 
@@ -149,8 +168,8 @@ class FailureGroup(db.Model):  # type: ignore[name-defined,misc]
     occurrences: Mapped[int] = mapped_column(Integer, default=0)
     #: Runs with at least one result in the group.
     runs_affected: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
     first_run_pk: Mapped[int] = mapped_column(BigId)
     last_run_pk: Mapped[int] = mapped_column(BigId)
 
@@ -248,7 +267,7 @@ class IntegritySignal(db.Model):  # type: ignore[name-defined,misc]
     #: The tests involved: [{"test_id", "name", "classname"}], capped.
     tests: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     test_count: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         Index("ix_integrity_signals_run_pk", "run_pk"),
@@ -267,4 +286,4 @@ class SyncedFile(db.Model):  # type: ignore[name-defined,misc]
     mtime_ns: Mapped[int] = mapped_column(BigInteger)
     run_id: Mapped[str | None] = mapped_column(String(128))
     outcome: Mapped[str] = mapped_column(String(16))
-    synced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    synced_at: Mapped[datetime] = mapped_column(UTCDateTime())

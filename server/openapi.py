@@ -76,7 +76,6 @@ def _path(name: str) -> dict[str, Any]:
 
 
 _RUN_ID = _path("run_id")
-_PROJECT = _query("project", description="project (default: the newest run's)")
 
 
 def _get(
@@ -94,10 +93,16 @@ def _get(
     }
 
 
+#: What the read API accepts in a free-text parameter (server/api_read.py ``_text_arg``).
+_TEXT: dict[str, Any] = {"maxLength": 1024, "pattern": "^[^\x00]*$"}
+#: At most 12 digits (``_int_arg``); larger values are capped at the endpoint's maximum.
 _PAGE = [
-    _query("page", "integer", "page number, from 1", minimum=1),
-    _query("per_page", "integer", "items per page", minimum=1),
+    _query("page", "integer", "page number, from 1", minimum=1, maximum=10**12 - 1),
+    _query("per_page", "integer", "items per page", minimum=1, maximum=10**12 - 1),
 ]
+#: An empty value is the same as leaving the parameter out.
+_EMPTY = [""]
+_PROJECT = _query("project", description="project (default: the newest run's)", **_TEXT)
 
 
 @lru_cache(maxsize=1)
@@ -109,10 +114,50 @@ def _components() -> dict[str, Any]:
         ],
         ref_template="#/components/schemas/{model}",
     )
-    return dict(schema.get("$defs", {}))
+    components = dict(schema.get("$defs", {}))
+    for name in ("IngestRunRequest", "IngestResult"):
+        _no_nul(components.get(name, {}))
+    return components
+
+
+_NO_NUL = "^[^\x00]*$"
+
+
+def _no_nul(node: Any) -> None:
+    """Request strings may not hold NUL (databases cannot store it; the API says 422)."""
+    if isinstance(node, list):
+        for item in node:
+            _no_nul(item)
+        return
+    if not isinstance(node, dict):
+        return
+    if node.get("type") == "string" and "pattern" not in node and "format" not in node:
+        node["pattern"] = _NO_NUL
+    if node.get("type") == "object" and "additionalProperties" in node:
+        node.setdefault("propertyNames", {}).setdefault("pattern", _NO_NUL)
+    for value in node.values():
+        _no_nul(value)
+
+
+def _secured(document: dict[str, Any]) -> dict[str, Any]:
+    """Every operation but /healthz may need a token (server/auth.py): a 401, and the scheme."""
+    for path, operations in document["paths"].items():
+        if path == "/healthz":
+            continue
+        for operation in operations.values():
+            operation["responses"].setdefault("401", _errors(401)["401"])
+            operation.setdefault("security", [{"token": []}, {}])
+    document["components"]["securitySchemes"] = {
+        "token": {"type": "http", "scheme": "bearer", "description": "an ingest or read token"}
+    }
+    return document
 
 
 def openapi_document(version: str) -> dict[str, Any]:
+    return _secured(_document(version))
+
+
+def _document(version: str) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
@@ -150,7 +195,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                             "description": "created or skipped",
                             "content": _json(IngestRunResponse),
                         },
-                        **_errors(400, 401, 413, 415, 422, 503),
+                        **_errors(400, 401, 403, 413, 415, 422, 503),
                     },
                 }
             },
@@ -158,9 +203,13 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "get": {
                     "summary": "Runs, newest first",
                     "parameters": [
-                        _query("project"),
-                        _query("branch"),
-                        _query("status", description="passed or failed", enum=["passed", "failed"]),
+                        _query("project", **_TEXT),
+                        _query("branch", **_TEXT),
+                        _query(
+                            "status",
+                            description="passed or failed",
+                            enum=["passed", "failed", *_EMPTY],
+                        ),
                         *_PAGE,
                     ],
                     "responses": {
@@ -174,8 +223,8 @@ def openapi_document(version: str) -> dict[str, Any]:
                     "summary": "One run with its results",
                     "parameters": [
                         _RUN_ID,
-                        _query("status", enum=["passed", "failed", "error", "skipped"]),
-                        _query("q", description="substring of the test name"),
+                        _query("status", enum=["passed", "failed", "error", "skipped", *_EMPTY]),
+                        _query("q", description="substring of the test name", **_TEXT),
                         *_PAGE,
                     ],
                     "responses": {
@@ -205,22 +254,22 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "Latest run per branch, trends, top failure groups, flaky count, signals",
                 Overview,
                 _PROJECT,
-                _query("branch", description="trend of one branch"),
+                _query("branch", description="trend of one branch", **_TEXT),
                 errors=(422,),
             ),
             "/api/tests/trends": _get(
                 "Pass rate and duration of the latest runs, oldest first",
                 Trend,
                 _PROJECT,
-                _query("branch"),
-                _query("limit", "integer", "how many runs", minimum=1),
+                _query("branch", **_TEXT),
+                _query("limit", "integer", "how many runs", minimum=1, maximum=10**12 - 1),
                 errors=(422,),
             ),
             "/api/tests/tests/{test_id}": _get(
                 "One test: definition, history newest first, failure groups, flakiness",
                 TestHistory,
                 _path("test_id"),
-                _query("project"),
+                _query("project", **_TEXT),
                 *_PAGE,
                 errors=(404, 422),
             ),
@@ -234,8 +283,8 @@ def openapi_document(version: str) -> dict[str, Any]:
             "/api/tests/failure-groups": _get(
                 "Recurring failures by fingerprint",
                 GroupList,
-                _query("project"),
-                _query("order", enum=["recent", "occurrences", "runs"]),
+                _query("project", **_TEXT),
+                _query("order", enum=["recent", "occurrences", "runs", *_EMPTY]),
                 *_PAGE,
                 errors=(422,),
             ),
@@ -243,14 +292,14 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "One failure group: tests hit, recent occurrences, example traceback",
                 GroupDetail,
                 _path("fingerprint"),
-                _query("project"),
+                _query("project", **_TEXT),
                 errors=(404, 422),
             ),
             "/api/tests/integrity": _get(
                 "Integrity signals of every run, newest first",
                 SignalList,
-                _query("project"),
-                _query("kind", description="e.g. tests_disappeared, test_count_drop"),
+                _query("project", **_TEXT),
+                _query("kind", description="e.g. tests_disappeared, test_count_drop", **_TEXT),
                 *_PAGE,
                 errors=(422,),
             ),

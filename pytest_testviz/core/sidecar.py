@@ -28,6 +28,7 @@ from .errors import SidecarError
 SIDECAR_SUFFIX = ".meta.json"
 SCHEMA_VERSION: Literal[1] = 1
 _MAX_SIDECAR_BYTES = 64 * 1024 * 1024
+_TOO_DEEP = "arrays or objects nested too deeply"
 
 #: pytest markers that say how a test runs, not what it is about: not feature tags.
 RUNNER_MARKERS = frozenset(
@@ -174,6 +175,8 @@ def parse_sidecar(data: bytes | str, source: str = "<sidecar>") -> Sidecar:
         column = getattr(exc, "colno", None)
         reason = getattr(exc, "msg", None) or str(exc)
         raise SidecarError(source, f"not valid JSON: {reason}", line, column) from None
+    except RecursionError:
+        raise SidecarError(source, f"not valid JSON: {_TOO_DEEP}") from None
     if not isinstance(raw, dict):
         raise SidecarError(source, "a sidecar must be a JSON object")
     version = raw.get("schema_version", SCHEMA_VERSION)
@@ -183,6 +186,8 @@ def parse_sidecar(data: bytes | str, source: str = "<sidecar>") -> Sidecar:
         )
     try:
         return Sidecar.model_validate(raw)
+    except RecursionError:
+        raise SidecarError(source, f"not valid JSON: {_TOO_DEEP}") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "(root)"

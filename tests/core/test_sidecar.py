@@ -187,6 +187,14 @@ def test_sidecar_round_trips_through_dump() -> None:
 # -- malformed sidecars ----------------------------------------------------------------------
 
 
+def test_json_nested_too_deeply_is_a_sidecar_error() -> None:
+    """Found by the hostile-input tests: Python's RecursionError escaped as a server 500."""
+    with pytest.raises(SidecarError, match="not valid JSON: arrays or objects nested too deeply"):
+        parse_sidecar(b"[" * 100_000, "deep.meta.json")
+    nested = b'{"branch": "main", "x": ' + b"[" * 200 + b"]" * 200 + b"}"
+    assert parse_sidecar(nested).branch == "main"  # deep, but Python reads it: ignored field
+
+
 def test_bad_json_names_the_file_line_and_column(write_file) -> None:
     path = write_file(REPORT)
     meta = write_file('{\n  "branch": "main",\n  oops\n}', "report.meta.json")

@@ -76,6 +76,36 @@ def test_the_token_from_the_environment_is_sent(
     assert testviz.pending() == []
 
 
+def test_a_token_with_a_trailing_newline_is_sent_without_it(
+    testviz: Testviz, live_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    testviz.pytester.makepyfile(test_one=PASSING)
+    monkeypatch.setenv("TESTVIZ_TOKEN", "right\n")  # as read from a file
+
+    result = testviz.run(f"--testviz-url={live_server}", *testviz.dir_args)
+
+    assert len(server_runs(live_server)) == 1, result.stdout.str()
+
+
+@pytest.mark.parametrize("token", ["secret-9c4d\nline-two", "wrong-secret-51ab"])
+def test_a_bad_token_never_shows_in_the_output(
+    testviz: Testviz, live_server: str, monkeypatch: pytest.MonkeyPatch, token: str
+) -> None:
+    """requests quotes a header with a line break in its error: that message is not shown."""
+    testviz.pytester.makepyfile(test_one=PASSING)
+    monkeypatch.setenv("TESTVIZ_TOKEN", token)
+
+    result = testviz.run(f"--testviz-url={live_server}", *testviz.dir_args)
+
+    assert result.ret == pytest.ExitCode.OK
+    _no_internal_error(result)
+    output = result.stdout.str() + result.stderr.str()
+    assert "testviz: " in output
+    for part in token.split("\n"):
+        assert part not in output
+    assert len(testviz.pending()) == 1
+
+
 def test_a_failing_server_is_retried_a_bounded_number_of_times(
     testviz: Testviz, unavailable_server: FakeServer
 ) -> None:
