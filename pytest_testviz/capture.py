@@ -209,7 +209,7 @@ def _restart(record: TestRecord) -> None:
 
 
 def _worker(report: pytest.TestReport) -> str | None:
-    node = getattr(report, "node", None)
+    node = report.__dict__.get("node")  # xdist's controller sets it; a plain session does not
     return getattr(node, "workerid", None) or (str(node) if node is not None else None)
 
 

@@ -11,7 +11,6 @@ import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
-from xml.sax.saxutils import escape, quoteattr
 
 from pydantic import ValidationError
 
@@ -22,26 +21,47 @@ from .core.sidecar import SCHEMA_VERSION, Sidecar, TestMeta
 PRODUCER_PROPERTY = "testviz.producer"
 
 
+def _escape(value: str) -> str:
+    """``xml.sax.saxutils.escape``, without importing it (it pulls in ``urllib.request``)."""
+    if "&" in value:
+        value = value.replace("&", "&amp;")
+    if ">" in value:
+        value = value.replace(">", "&gt;")
+    if "<" in value:
+        value = value.replace("<", "&lt;")
+    return value
+
+
 def _attr(value: str) -> str:
-    return quoteattr(xml_safe(value))
+    """The quoted attribute value ``xml.sax.saxutils.quoteattr`` writes, for XML-safe text."""
+    value = _escape(xml_safe(value))
+    if "\n" in value or "\r" in value or "\t" in value:
+        value = value.replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#9;")
+    if '"' in value:
+        if "'" in value:
+            return '"' + value.replace('"', "&quot;") + '"'
+        return "'" + value + "'"
+    return '"' + value + '"'
 
 
 def _text(value: str) -> str:
-    return escape(xml_safe(value))
+    return _escape(xml_safe(value))
 
 
-def _testcase(record: TestRecord, max_output: int) -> str:
-    head = (
-        f"<testcase classname={_attr(record.classname)} name={_attr(record.name)} "
-        f'time="{record.duration:.3f}"'
-    )
+def _testcase(record: TestRecord, classname: str, max_output: int) -> str:
+    """One ``<testcase>``; ``classname`` is the record's, already quoted."""
+    head = f'<testcase classname={classname} name={_attr(record.name)} time="{record.duration:.3f}"'
+    status = record.status
+    if status == "passed" and not (record.stdout or record.stderr or record.stderr_extra):
+        return head + "/>"  # most tests: nothing more to say
     body: list[str] = []
-    message = _attr(record.message or "")
-    if record.status in ("failed", "error"):
+    if status in ("failed", "error"):
         # No ``type``: pytest writes none, and the parser derives it from the message alike.
-        tag = "failure" if record.status == "failed" else "error"
+        tag = "failure" if status == "failed" else "error"
+        message = _attr(record.message or "")
         body.append(f"<{tag} message={message}>{_text(record.text or '')}</{tag}>")
-    elif record.status == "skipped":
+    elif status == "skipped":
+        message = _attr(record.message or "")
         body.append(f"<skipped type={_attr(record.skip_type or 'pytest.skip')} message={message}/>")
     if record.stdout and max_output:
         body.append(
@@ -69,13 +89,19 @@ def junit_xml(
     for record in records:
         if record.status in counts:
             counts[record.status] += 1
-    cases = "".join(_testcase(record, max_output) for record in records)
+    quoted: dict[str, str] = {}  # a module's tests share their classname
+    cases: list[str] = []
+    for record in records:
+        classname = quoted.get(record.classname)
+        if classname is None:
+            classname = quoted[record.classname] = _attr(record.classname)
+        cases.append(_testcase(record, classname, max_output))
     suite = (
         f'<testsuite name="pytest" errors="{counts["error"]}" failures="{counts["failed"]}" '
         f'skipped="{counts["skipped"]}" tests="{len(records)}" time="{duration:.3f}" '
         f"timestamp={_attr(started.isoformat())} hostname={_attr(hostname)}>"
         f"<properties><property name={_attr(PRODUCER_PROPERTY)} value={_attr(producer)}/>"
-        f"</properties>{cases}</testsuite>"
+        f"</properties>{''.join(cases)}</testsuite>"
     )
     head = '<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests">'
     return f"{head}{suite}</testsuites>\n".encode()
