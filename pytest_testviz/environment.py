@@ -132,13 +132,31 @@ class EnvironmentFacts:
     facts: dict[str, str] = field(default_factory=dict)
 
 
+def _name_and_version(dist: metadata.Distribution) -> tuple[str | None, str | None]:
+    """``Name`` and ``Version`` from the head of the metadata file, without the email parser
+    (which ``dist.name`` runs over the whole file: ten times slower over all distributions)."""
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO")
+    name = version = None
+    if text:
+        for line in text.splitlines():
+            if not line:
+                break  # the headers end at the first blank line
+            if line.startswith("Name:"):
+                name = line[5:].strip()
+            elif line.startswith("Version:"):
+                version = line[8:].strip()
+    if not (name and version):  # anything unusual: ask importlib.metadata
+        return dist.name, dist.version
+    return name, version
+
+
 def installed_distributions() -> list[str]:
     """``name==version`` of every installed distribution, sorted and de-duplicated."""
     found = set()
     for dist in metadata.distributions():
-        name = dist.name
+        name, version = _name_and_version(dist)
         if name:
-            found.add(f"{name.lower().replace('_', '-')}=={dist.version}")
+            found.add(f"{name.lower().replace('_', '-')}=={version}")
     return sorted(found)
 
 

@@ -3,8 +3,9 @@
 Off unless a URL or a directory is set. On the xdist controller (or a plain session) one
 :class:`TestvizSession` collects every report, writes ``<dir>/<run_id>.xml`` and its sidecar at
 the end, and uploads them once. Workers only attach per-test metadata (markers, owner, source
-hash) to their reports. Nothing here changes pytest's exit status: a server that is down,
-slow or refusing leaves the files on disk for ``testviz replay``.
+hash) to their reports; a plain session reads it from its items once, at the end. Nothing
+here changes pytest's exit status: a server that is down, slow or refusing leaves the files
+on disk for ``testviz replay``.
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ def pytest_configure(config: pytest.Config) -> None:
     from .session import MetadataHooks, TestvizSession
 
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
-    config.pluginmanager.register(MetadataHooks(), "testviz-metadata")
     if workerinput is not None:
+        # A worker's reports carry the metadata to the controller, which has no items.
+        config.pluginmanager.register(MetadataHooks(), "testviz-metadata")
         config.stash[RUN_ID_KEY] = str(workerinput.get(WORKER_INPUT, ""))
         return
     run_id = uuid.uuid4().hex
@@ -79,7 +81,7 @@ class XdistHooks:
 
 def __getattr__(name: str) -> Any:
     """``plugin.TestvizSession`` and friends, without importing them when the plugin is off."""
-    if name in ("MetadataHooks", "TestvizSession", "source_hash"):
+    if name in ("ItemMeta", "MetadataHooks", "TestvizSession", "source_hash"):
         from . import session
 
         return getattr(session, name)

@@ -16,7 +16,7 @@ import time
 from collections.abc import Generator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -26,40 +26,96 @@ from .core.codeowners import CodeOwners, find_codeowners
 from .core.sidecar import RUNNER_MARKERS
 from .environment import environment_facts, git_info
 from .options import DEFAULT_BACKLOG_SECONDS, Settings
-from .upload import Outcome, send_spooled
 from .writer import junit_xml, sidecar
 
+if TYPE_CHECKING:
+    from .upload import Outcome
 
-class MetadataHooks:
-    """Runs where the test runs (a worker, or the only process): facts only the item knows."""
+
+class ItemMeta:
+    """Markers, tags, owner and source hash of test items, as sidecar fields.
+
+    One pass over each item's own markers; what its parents (module, class, package) say is
+    worked out once per parent, and the marker-derived fields once per (parent, own marker
+    names) -- a module's hundred tests share them. The source hash is computed once per
+    function (a parametrized test is one function).
+    """
 
     def __init__(self) -> None:
         self._hashes: dict[Any, str | None] = {}
+        self._chains: dict[Any, tuple[frozenset[str], Any]] = {}
+        self._marked: dict[tuple[Any, frozenset[str]], dict[str, Any]] = {}
+
+    def __call__(self, item: pytest.Item) -> dict[str, Any]:
+        """``tags``, ``owner``, ``markers``, ``source_hash``: the non-empty ones, in that order."""
+        parent = item.parent
+        chain = self._chains.get(parent)
+        if chain is None:
+            chain = self._chains[parent] = _chain(parent)
+        own = item.own_markers
+        names = frozenset(mark.name for mark in own) | chain[0] if own else chain[0]
+        closest = next((mark for mark in own if mark.name == "testviz"), None)
+        if closest is None:
+            key = (parent, names)
+            marked = self._marked.get(key)
+            if marked is None:
+                marked = self._marked[key] = _marked(names, chain[1])
+        else:
+            marked = _marked(names, closest)
+        function = getattr(item, "function", None)
+        if function is None:
+            return dict(marked)
+        try:
+            digest = self._hashes[function]
+        except KeyError:
+            digest = self._hashes[function] = source_hash(function)
+        except TypeError:  # an unhashable callable: no cache
+            digest = source_hash(function)
+        return {**marked, "source_hash": digest} if digest else dict(marked)
+
+
+def _chain(node: Any) -> tuple[frozenset[str], Any]:
+    """The marker names on ``node`` and its parents, and the closest ``testviz`` marker."""
+    names: set[str] = set()
+    closest = None
+    for ancestor in reversed(node.listchain()) if node is not None else ():
+        for mark in ancestor.own_markers:
+            names.add(mark.name)
+            if closest is None and mark.name == "testviz":
+                closest = mark
+    return frozenset(names), closest
+
+
+def _marked(names: frozenset[str], testviz: Any) -> dict[str, Any]:
+    owner = testviz.kwargs.get("owner") if testviz is not None else None
+    tags = _as_tags(testviz.kwargs.get("tags") if testviz is not None else None)
+    tags.update(name for name in names if name not in RUNNER_MARKERS)
+    meta: dict[str, Any] = {}
+    if tags:
+        meta["tags"] = sorted(str(tag) for tag in tags)
+    if owner:
+        meta["owner"] = str(owner)
+    if names:
+        meta["markers"] = sorted(names)
+    return meta
+
+
+class MetadataHooks:
+    """On an xdist worker: attach the item's metadata to its last report for the controller.
+
+    A plain session needs no per-report hook: it reads the items once, at the end.
+    """
+
+    def __init__(self) -> None:
+        self.meta = ItemMeta()
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, Any, None]:
         outcome = yield
-        if call.when == "setup":
-            outcome.get_result().testviz_meta = self._meta(item)
-
-    def _meta(self, item: pytest.Item) -> dict[str, Any]:
-        markers = sorted({mark.name for mark in item.iter_markers()})
-        own = item.get_closest_marker("testviz")
-        owner = own.kwargs.get("owner") if own else None
-        tags = _as_tags(own.kwargs.get("tags") if own else None)
-        tags.update(name for name in markers if name not in RUNNER_MARKERS)
-        meta: dict[str, Any] = {"markers": markers, "tags": sorted(str(tag) for tag in tags)}
-        if owner:
-            meta["owner"] = str(owner)
-        function = getattr(item, "function", None)
-        if function is not None:
-            if function not in self._hashes:
-                self._hashes[function] = source_hash(function)
-            if self._hashes[function]:
-                meta["source_hash"] = self._hashes[function]
-        return meta
+        if call.when == "teardown":
+            outcome.get_result().testviz_meta = self.meta(item)
 
 
 def _as_tags(given: Any) -> set[str]:
@@ -133,6 +189,7 @@ class TestvizSession:
             return  # not a test run (IDEs collect on every save): nothing to write or send
         self.recorder.close_dangling()
         try:
+            self._attach_meta(session.items)
             spooled = self._write()
         except (OSError, ValueError) as exc:  # a full disk; a value the sidecar cannot hold
             self.summary.append(
@@ -142,6 +199,8 @@ class TestvizSession:
         if self.settings.url is None:
             self.summary.append(f"testviz: report written to {spooled.xml}")
             return
+        from .upload import send_spooled  # requests: only when there is something to send
+
         try:
             self._send_backlog(exclude=spooled.xml)
             outcome = send_spooled(spooled, self.settings.url, **self._send_options())
@@ -156,16 +215,31 @@ class TestvizSession:
         for line in self.summary:
             terminalreporter.write_line(line)
 
+    def _attach_meta(self, items: list[pytest.Item]) -> None:
+        """Markers, owner and source hash of every test this process ran, read once.
+
+        Under xdist the controller has no items: the workers' reports brought them.
+        """
+        if not items:
+            return
+        by_nodeid = {item.nodeid: item for item in items}
+        meta = ItemMeta()
+        for record in self.recorder.finished:
+            if record.meta is None:
+                item = by_nodeid.get(record.nodeid)
+                if item is not None:
+                    record.meta = meta(item)
+
     def _write(self) -> spool.Spooled:
         settings = self.settings
         records = self.recorder.finished
         owners = _codeowners(Path(self.config.rootpath))
         if owners is not None:
             for record in records:
-                if not record.meta.get("owner") and record.file:
+                if not (record.meta and record.meta.get("owner")) and record.file:
                     owner = owners.owner(record.file)
                     if owner:
-                        record.meta = {**record.meta, "owner": owner}
+                        record.meta = {**(record.meta or {}), "owner": owner}
         finished = datetime.now(timezone.utc)
         producer = f"pytest-testviz/{__version__} pytest/{pytest.__version__}"
         xml = junit_xml(
@@ -191,13 +265,15 @@ class TestvizSession:
             producer=producer,
             records=records,
         )
-        return spool.write(settings.directory, self.run_id, xml, meta.dump())
+        return spool.write(settings.directory, self.run_id, xml, meta)
 
     def _send_options(self) -> dict[str, Any]:
         return {"token": self.settings.token, "timeout": self.settings.timeout}
 
     def _send_backlog(self, exclude: Path) -> None:
         """Send reports earlier sessions could not, for a bounded time."""
+        from .upload import send_spooled
+
         assert self.settings.url is not None
         deadline = time.monotonic() + DEFAULT_BACKLOG_SECONDS
         sent = 0

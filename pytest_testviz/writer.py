@@ -7,37 +7,61 @@ owners, tags and source hashes go into the sidecar.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import datetime
-from xml.sax.saxutils import escape, quoteattr
+from typing import Any
+
+from pydantic import ValidationError
 
 from .capture import TestRecord, xml_safe
-from .core.results import cap_text
-from .core.sidecar import AttemptMeta, Sidecar, TestMeta
+from .core.results import Attempt, cap_text
+from .core.sidecar import SCHEMA_VERSION, Sidecar, TestMeta
 
 PRODUCER_PROPERTY = "testviz.producer"
 
 
+def _escape(value: str) -> str:
+    """``xml.sax.saxutils.escape``, without importing it (it pulls in ``urllib.request``)."""
+    if "&" in value:
+        value = value.replace("&", "&amp;")
+    if ">" in value:
+        value = value.replace(">", "&gt;")
+    if "<" in value:
+        value = value.replace("<", "&lt;")
+    return value
+
+
 def _attr(value: str) -> str:
-    return quoteattr(xml_safe(value))
+    """The quoted attribute value ``xml.sax.saxutils.quoteattr`` writes, for XML-safe text."""
+    value = _escape(xml_safe(value))
+    if "\n" in value or "\r" in value or "\t" in value:
+        value = value.replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#9;")
+    if '"' in value:
+        if "'" in value:
+            return '"' + value.replace('"', "&quot;") + '"'
+        return "'" + value + "'"
+    return '"' + value + '"'
 
 
 def _text(value: str) -> str:
-    return escape(xml_safe(value))
+    return _escape(xml_safe(value))
 
 
-def _testcase(record: TestRecord, max_output: int) -> str:
-    head = (
-        f"<testcase classname={_attr(record.classname)} name={_attr(record.name)} "
-        f'time="{record.duration:.3f}"'
-    )
+def _testcase(record: TestRecord, classname: str, max_output: int) -> str:
+    """One ``<testcase>``; ``classname`` is the record's, already quoted."""
+    head = f'<testcase classname={classname} name={_attr(record.name)} time="{record.duration:.3f}"'
+    status = record.status
+    if status == "passed" and not (record.stdout or record.stderr or record.stderr_extra):
+        return head + "/>"  # most tests: nothing more to say
     body: list[str] = []
-    message = _attr(record.message or "")
-    if record.status in ("failed", "error"):
+    if status in ("failed", "error"):
         # No ``type``: pytest writes none, and the parser derives it from the message alike.
-        tag = "failure" if record.status == "failed" else "error"
+        tag = "failure" if status == "failed" else "error"
+        message = _attr(record.message or "")
         body.append(f"<{tag} message={message}>{_text(record.text or '')}</{tag}>")
-    elif record.status == "skipped":
+    elif status == "skipped":
+        message = _attr(record.message or "")
         body.append(f"<skipped type={_attr(record.skip_type or 'pytest.skip')} message={message}/>")
     if record.stdout and max_output:
         body.append(
@@ -65,46 +89,68 @@ def junit_xml(
     for record in records:
         if record.status in counts:
             counts[record.status] += 1
-    cases = "".join(_testcase(record, max_output) for record in records)
+    quoted: dict[str, str] = {}  # a module's tests share their classname
+    cases: list[str] = []
+    for record in records:
+        classname = quoted.get(record.classname)
+        if classname is None:
+            classname = quoted[record.classname] = _attr(record.classname)
+        cases.append(_testcase(record, classname, max_output))
     suite = (
         f'<testsuite name="pytest" errors="{counts["error"]}" failures="{counts["failed"]}" '
         f'skipped="{counts["skipped"]}" tests="{len(records)}" time="{duration:.3f}" '
         f"timestamp={_attr(started.isoformat())} hostname={_attr(hostname)}>"
         f"<properties><property name={_attr(PRODUCER_PROPERTY)} value={_attr(producer)}/>"
-        f"</properties>{cases}</testsuite>"
+        f"</properties>{''.join(cases)}</testsuite>"
     )
     head = '<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests">'
     return f"{head}{suite}</testsuites>\n".encode()
 
 
-def test_meta(records: Iterable[TestRecord]) -> dict[str, TestMeta]:
-    """Per-test sidecar entries, keyed by ``classname::name``; only tests with something to say."""
-    entries: dict[str, TestMeta] = {}
+def test_meta(records: Iterable[TestRecord]) -> dict[str, dict[str, Any]]:
+    """Per-test sidecar entries, keyed by ``classname::name``; only tests with something to say.
+
+    Plain JSON-ready dicts, already in the shape :meth:`Sidecar.dump` writes (fields in the
+    model's order, no empty ones): built directly rather than through 10,000 pydantic models.
+    """
+    entries: dict[str, dict[str, Any]] = {}
     for record in records:
         meta = record.meta
-        attempts = [
-            AttemptMeta(
-                status="error" if a.status == "error" else "failed",
-                error_type=a.error_type,
-                message=a.message,
-                text=a.text,
-            )
-            for a in record.attempts
-        ]
-        if not (meta or attempts):
+        if not (meta or record.attempts):
             continue
-        entries[f"{record.classname}::{record.name}"] = TestMeta(
-            tags=meta.get("tags", []),
-            owner=meta.get("owner"),
-            markers=meta.get("markers", []),
-            source_hash=meta.get("source_hash"),
-            nodeid=record.nodeid,
-            attempts=attempts,
-        )
+        entry: dict[str, Any] = {}
+        if meta:
+            for key in ("tags", "owner", "markers", "source_hash"):
+                value = meta.get(key)
+                if value:
+                    entry[key] = value
+        entry["nodeid"] = record.nodeid
+        if record.attempts:
+            entry["attempts"] = [_attempt(attempt) for attempt in record.attempts]
+        entries[f"{record.classname}::{record.name}"] = entry
     return entries
 
 
 test_meta.__test__ = False  # type: ignore[attr-defined]
+
+
+def _attempt(attempt: Attempt) -> dict[str, Any]:
+    entry: dict[str, Any] = {}
+    if attempt.status == "error":  # "failed" is the default, left out
+        entry["status"] = "error"
+    for key, value in (
+        ("error_type", attempt.error_type),
+        ("message", attempt.message),
+        ("text", attempt.text),
+    ):
+        if value is not None:
+            entry[key] = value
+    return entry
+
+
+#: Entries holding only what the plugin made itself (a 16-digit hash, pytest's node id) need no
+#: validation beyond the NUL check on the whole document.
+_OWN_FIELDS = frozenset({"source_hash", "nodeid"})
 
 
 def sidecar(
@@ -120,17 +166,44 @@ def sidecar(
     finished: datetime,
     producer: str,
     records: list[TestRecord],
-) -> Sidecar:
-    return Sidecar(
-        run_id=run_id,
-        project=project,
-        session_id=session_id,
-        git_sha=git_sha,
-        branch=branch,
-        env_fingerprint=env_fingerprint,
-        env=env,
-        started_at=started,
-        finished_at=finished,
-        producer=producer,
-        tests=test_meta(records),
+) -> bytes:
+    """The sidecar's bytes, as :meth:`Sidecar.dump` writes them and :class:`Sidecar` accepts.
+
+    A value the schema refuses (an owner longer than 1,024 characters, a NUL character) is a
+    ``ValueError`` naming the field, as before. The run's own fields go through the model;
+    per-test entries through :class:`TestMeta` only when they carry a value from the user's
+    code (tags, owner, markers, failed attempts).
+    """
+    run = Sidecar.model_validate(
+        {
+            "run_id": run_id,
+            "project": project,
+            "session_id": session_id,
+            "git_sha": git_sha,
+            "branch": branch,
+            "env_fingerprint": env_fingerprint,
+            "env": env,
+            "started_at": started,
+            "finished_at": finished,
+            "producer": producer,
+        }
     )
+    document: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        **run.model_dump(mode="json", exclude_none=True, exclude_defaults=True),
+    }
+    tests = test_meta(records)
+    for key, entry in tests.items():
+        if not _OWN_FIELDS.issuperset(entry):
+            try:
+                TestMeta.model_validate(entry)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(part) for part in first["loc"])
+                raise ValueError(f"test {key!r}: invalid {where!r}: {first['msg']}") from None
+    if tests:
+        document["tests"] = tests
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    if "\\u0000" in text:  # json.dumps writes a NUL as \u0000: let the model say where
+        Sidecar.model_validate(document)
+    return text.encode() + b"\n"
