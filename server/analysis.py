@@ -49,11 +49,22 @@ def resolve_mapping(session: AnySession, run: Run, server_rules: CodeOwners | No
     """
     run_rules = CodeOwners(run.codeowners) if run.codeowners else None
     rules = run_rules or server_rules
-    definitions = session.execute(
-        select(TestDefinition)
-        .join(TestResultRow, TestResultRow.definition_pk == TestDefinition.id)
+    table = TestDefinition
+    definitions = session.execute(  # plain rows, not ORM objects: thousands per run
+        select(
+            table.id,
+            table.mapped_run_pk,
+            table.declared_owner,
+            table.declared_tags,
+            table.markers,
+            table.file,
+            table.owner,
+            table.owner_source,
+            table.tags,
+        )
+        .join(TestResultRow, TestResultRow.definition_pk == table.id)
         .where(TestResultRow.run_pk == run.id)
-    ).scalars()
+    )
     updates: list[dict[str, Any]] = []
     for definition in definitions:
         if definition.mapped_run_pk is not None and definition.mapped_run_pk > run.id:
@@ -82,7 +93,7 @@ def resolve_mapping(session: AnySession, run: Run, server_rules: CodeOwners | No
     return len(updates)
 
 
-def _owner(definition: TestDefinition, rules: CodeOwners | None) -> tuple[str | None, str | None]:
+def _owner(definition: Any, rules: CodeOwners | None) -> tuple[str | None, str | None]:
     if definition.declared_owner:
         return definition.declared_owner, "sidecar"
     for marker in definition.markers or []:
