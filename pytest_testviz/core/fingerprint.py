@@ -28,11 +28,15 @@ _DIGIT = re.compile(r"\d")
 _UUID = re.compile(
     r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
 )
+# The patterns that begin with ``\b`` and a digit are written as a digit followed by a look
+# back at the character before it, which matches the same text: a pattern that starts with a
+# character class lets the regex engine skip to the next digit in C.
 _DATE = re.compile(
-    r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b"
+    r"\d(?<!\w\d)\d{3}-\d{2}-\d{2}"
+    r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b"
 )
-_TIME = re.compile(r"\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?\b")
-_ADDR = re.compile(r"\b0x[0-9a-fA-F]{4,}\b")
+_TIME = re.compile(r"\d(?<!\w\d)\d?:\d{2}:\d{2}(?:[.,]\d+)?\b")
+_ADDR = re.compile(r"0(?<!\w0)x[0-9a-fA-F]{4,}\b")
 _DURATION = re.compile(r"\b\d+(?:\.\d+)?\s?(?:ns|us|µs|ms|s|sec|secs|seconds?|minutes?|mins?)\b")
 _PID = re.compile(r"(?i)\b(pid|process|thread|tid)([\s:=#]+)\d+\b")
 _PORT_WORD = re.compile(r"(?i)\b(port)([\s:=#]+)\d+\b")
@@ -45,6 +49,7 @@ _FILE_LINE = re.compile(r"(\.\w{1,8}):\d+(?::\d+)?\b")
 _HOST_PORT = re.compile(
     r"(?<![\w.-])((?:localhost|127\.0\.0\.1|0\.0\.0\.0|\[::1?\]|[\w-]+\.[\w.-]+)):\d{2,5}\b"
 )
+_PORT_DIGITS = re.compile(r":\d\d")  # what every _HOST_PORT match holds
 #: The masks in the order ``normalise_message`` applies them, with their replacements.
 _MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
     (_UUID, "<uuid>"),
@@ -85,7 +90,7 @@ def normalise_message(message: str) -> str:
         if "-" in message:
             message = _UUID.sub("<uuid>", message)
             message = _DATE.sub("<date>", message)
-        if ":" in message:
+        if message.count(":") > 1:
             message = _TIME.sub("<time>", message)
         if "0x" in message:
             message = _ADDR.sub("<addr>", message)
@@ -102,9 +107,29 @@ def normalise_message(message: str) -> str:
         if ":" in message:
             if "." in message:
                 message = _FILE_LINE.sub(r"\1:<n>", message)
-            if "." in message or "localhost" in message or "[::" in message:
+            if (
+                "." in message or "localhost" in message or "[::" in message
+            ) and _PORT_DIGITS.search(message):
                 message = _HOST_PORT.sub(r"\1:<port>", message)
     return " ".join(message.split())
+
+
+#: Messages recur (a parameterized test failing the same way): their normalised forms are kept.
+_NORMALISED: dict[str, str] = {}
+_NORMALISED_KEPT = 4096  # entries, before the cache starts again
+_NORMALISED_LONGEST = 1024  # characters of a message worth keeping
+
+
+def _normalised(message: str) -> str:
+    """:func:`normalise_message`, remembered for short messages."""
+    normalised = _NORMALISED.get(message)
+    if normalised is None:
+        normalised = normalise_message(message)
+        if len(message) <= _NORMALISED_LONGEST:
+            if len(_NORMALISED) >= _NORMALISED_KEPT:
+                _NORMALISED.clear()
+            _NORMALISED[message] = normalised
+    return normalised
 
 
 def frame_names(text: str) -> list[str]:
@@ -171,7 +196,7 @@ def error_fingerprint(
         # are the message.
         first_lines = "\n".join(text.strip().splitlines()[:3])
     frames = frame_names(text) if text else []
-    material = "\n".join((kind, normalise_message(first_lines[:_MAX_TEXT]), "/".join(frames)))
+    material = "\n".join((kind, _normalised(first_lines[:_MAX_TEXT]), "/".join(frames)))
     return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()[
         :FINGERPRINT_LENGTH
     ]
