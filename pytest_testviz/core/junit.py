@@ -128,6 +128,11 @@ class JUnitReader:
     # -- reading ------------------------------------------------------------------------
 
     def __iter__(self) -> Iterator[TestResult]:
+        for batch in self.batches():
+            yield from batch
+
+    def batches(self) -> Iterator[list[TestResult]]:
+        """The testcases in lists, one for each chunk of the report read (cheaper to collect)."""
         if isinstance(self.source, (str, os.PathLike)):
             try:
                 stream: IO[bytes] = open(self.source, "rb")  # noqa: SIM115 - closed below
@@ -142,7 +147,7 @@ class JUnitReader:
         else:
             yield from self._read(self.source)
 
-    def _read_bytes(self, data: bytes) -> Iterator[TestResult]:
+    def _read_bytes(self, data: bytes) -> Iterator[list[TestResult]]:
         digest = hashlib.sha256(data)
         self._check_prolog(data[:_CHUNK])
         handler = _Handler(self)
@@ -150,11 +155,11 @@ class JUnitReader:
         for start in range(0, len(data), _CHUNK):
             self._feed(parser, handler, data[start : start + _CHUNK])
             if handler.out:
-                yield from handler.take()
+                yield handler.take()
         yield from self._finish(parser, handler)
         self.sha256 = digest.digest()
 
-    def _read(self, stream: IO[bytes]) -> Iterator[TestResult]:
+    def _read(self, stream: IO[bytes]) -> Iterator[list[TestResult]]:
         digest = hashlib.sha256()
         handler = _Handler(self)
         parser = etree.XMLParser(target=handler, **_HARDENED)
@@ -174,7 +179,7 @@ class JUnitReader:
                 first = False
             self._feed(parser, handler, chunk)
             if handler.out:
-                yield from handler.take()
+                yield handler.take()
         yield from self._finish(parser, handler)
         self.sha256 = digest.digest()
 
@@ -209,7 +214,7 @@ class JUnitReader:
         if self._head and self.root_tag is not None:
             self._head = []
 
-    def _finish(self, parser: etree.XMLParser, handler: _Handler) -> Iterator[TestResult]:
+    def _finish(self, parser: etree.XMLParser, handler: _Handler) -> Iterator[list[TestResult]]:
         try:
             parser.close()
         except etree.XMLSyntaxError as exc:
@@ -224,7 +229,8 @@ class JUnitReader:
             raise error from None
         if handler.refused is not None:
             raise self._wrong_root(handler.refused)
-        yield from handler.take()
+        if handler.out:
+            yield handler.take()
 
     def _syntax_error(
         self, exc: etree.XMLSyntaxError, parser: etree.XMLParser | None = None

@@ -43,7 +43,9 @@ def parse_junit_xml(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        testcases = list(reader)
+        testcases: list[TestResult] = []
+        for batch in reader.batches():
+            testcases += batch
     finally:
         if collecting:
             gc.enable()
