@@ -25,6 +25,9 @@ _SPACES = re.compile(r"\s+")
 
 def normalise(text: str) -> str:
     """Trim and fold white space: producers differ in how they wrap long names."""
+    if text.isascii() and text.isprintable() and "  " not in text:
+        # Printable ASCII: the only white space is single spaces, so trimming is all it takes.
+        return text.strip()
     if not text:
         return ""
     stripped = text.strip()
@@ -58,13 +61,22 @@ class ClassIdentity:
     __slots__ = ("_prefix",)
 
     def __init__(self, project: str, classname: str) -> None:
-        prefix = f"{IDENTITY_VERSION}\0{project}\0{normalise(classname)}\0"
-        self._prefix = hashlib.sha256(prefix.encode("utf-8", "surrogatepass"))
+        self._prefix = class_prefix(project, classname)
 
     def test_id(self, name: str) -> str:
         digest = self._prefix.copy()
         digest.update(normalise(name).encode("utf-8", "surrogatepass"))
         return digest.hexdigest()
+
+
+def class_prefix(project: str, classname: str) -> hashlib._Hash:
+    """The SHA-256 state after the part of the canonical identity before the name.
+
+    ``copy()`` it, ``update`` it with the UTF-8 (``surrogatepass``) of the normalised name,
+    and its ``hexdigest()`` is :func:`test_id` of the first occurrence.
+    """
+    prefix = f"{IDENTITY_VERSION}\0{project}\0{normalise(classname)}\0"
+    return hashlib.sha256(prefix.encode("utf-8", "surrogatepass"))
 
 
 def content_run_id(report: bytes, sidecar: bytes | None = None) -> str:

@@ -1,13 +1,14 @@
 """Streaming, hardened reading of JUnit XML from any producer.
 
-:class:`JUnitReader` walks a report testcase by testcase with lxml's pull parser and frees
-each element once read, so a report of a million testcases never sits in memory as a tree.
+:class:`JUnitReader` feeds the report to libxml2 (through lxml) chunk by chunk, with a parser
+*target*: libxml2 calls back for each start tag (with its attributes), end tag and piece of
+text, and no tree is built at all, so a report of a million testcases never sits in memory.
 It yields one :class:`TestResult` per ``<testcase>`` element (repeats included: folding
 retries into one test needs the whole report, see :mod:`pytest_testviz.core.report`).
 
 Hostile input is refused, never expanded: a DTD (``<!DOCTYPE``) in the prolog is rejected
-before parsing starts, and any other the parser meets when it reaches the root; external
-entities and network access are off, and libxml2's own amplification limits stay on.
+before parsing starts, and any other the parser meets stops it; external entities and network
+access are off, and libxml2's own amplification limits stay on.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ import hashlib
 import math
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import IO, Union
 
 from lxml import etree
 
 from .errors import JUnitParseError
 from .fingerprint import error_fingerprint, error_type_of
-from .identity import ClassIdentity, test_id
+from .identity import class_prefix, normalise, test_id
 from .names import infer_path, split_params
 from .results import SEVERITY, Attempt, DeclaredTotals, Status, Suite, TestResult, cap_text
 
@@ -32,11 +33,17 @@ ReportSource = Union[str, "os.PathLike[str]", bytes, IO[bytes]]
 DEFAULT_MAX_OUTPUT = 64 * 1024
 _CHUNK = 1 << 20
 _MAX_DEPTH = 256
+_INF = math.inf
+#: How many test names' parts are kept for reuse before the cache starts again.
+_NAMES_CACHED = 1 << 16
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
 _ROOTS = ("testsuites", "testsuite")
 _RESULT_STATUS: dict[str, Status] = {"failure": "failed", "error": "error", "skipped": "skipped"}
 _FLAKY_TAGS = {"flakyFailure": "failed", "flakyError": "error"}
 _RERUN_TAGS = {"rerunFailure": "failed", "rerunError": "error"}
+_ATTEMPT_TAGS = {**_FLAKY_TAGS, **_RERUN_TAGS}
+#: The children of a testcase that are read: results, retries, output and properties.
+_CHILD_TAGS = frozenset((*_RESULT_STATUS, *_ATTEMPT_TAGS, "system-out", "system-err", "properties"))
 # A testcase ``status`` attribute, for producers that use one instead of child elements.
 _STATUS_ATTRIBUTE: dict[str, Status] = {
     "disabled": "skipped",
@@ -56,6 +63,14 @@ _STATUS_ATTRIBUTE: dict[str, Status] = {
     "errored": "error",
     "broken": "error",
 }
+_HARDENED = {
+    "resolve_entities": False,
+    "load_dtd": False,
+    "no_network": True,
+    "huge_tree": True,  # long system-out is normal; suite depth is bounded by _MAX_DEPTH
+    "remove_comments": True,
+    "remove_pis": True,
+}
 
 
 def source_name(source: ReportSource) -> str:
@@ -68,13 +83,14 @@ def source_name(source: ReportSource) -> str:
 
 
 class _Frame:
-    """An open ``<testsuite>``: its path, and whether its test names are unique ids."""
+    """An open ``<testsuite>``: its path, whether its test names are unique ids, its depth."""
 
-    __slots__ = ("foldable", "suite")
+    __slots__ = ("depth", "foldable", "suite")
 
-    def __init__(self, suite: Suite, foldable: bool) -> None:
+    def __init__(self, suite: Suite, foldable: bool, depth: int) -> None:
         self.suite = suite
         self.foldable = foldable
+        self.depth = depth
 
 
 class JUnitReader:
@@ -105,14 +121,18 @@ class JUnitReader:
         self.nameless = 0
         self._seen: dict[str, int] = {}
         #: Per classname: the file it implies and the hashed identity prefix (tests share them).
-        self._classes: dict[str, tuple[str | None, ClassIdentity]] = {}
-        self._stack: list[_Frame] = []
-        self._root_name = ""
-        self._root_declares = False
+        self._classes: dict[str, tuple[str | None, hashlib._Hash]] = {}
+        #: The chunks read before the root element, to find its line if it is refused.
+        self._head: list[bytes] = []
 
     # -- reading ------------------------------------------------------------------------
 
     def __iter__(self) -> Iterator[TestResult]:
+        for batch in self.batches():
+            yield from batch
+
+    def batches(self) -> Iterator[list[TestResult]]:
+        """The testcases in lists, one for each chunk of the report read (cheaper to collect)."""
         if isinstance(self.source, (str, os.PathLike)):
             try:
                 stream: IO[bytes] = open(self.source, "rb")  # noqa: SIM115 - closed below
@@ -127,19 +147,22 @@ class JUnitReader:
         else:
             yield from self._read(self.source)
 
-    def _read_bytes(self, data: bytes) -> Iterator[TestResult]:
+    def _read_bytes(self, data: bytes) -> Iterator[list[TestResult]]:
         digest = hashlib.sha256(data)
         self._check_prolog(data[:_CHUNK])
-        parser = self._parser()
+        handler = _Handler(self)
+        parser = etree.XMLParser(target=handler, **_HARDENED)
         for start in range(0, len(data), _CHUNK):
-            self._feed(parser, data[start : start + _CHUNK])
-            yield from self._drain(parser)
-        yield from self._finish(parser)
+            self._feed(parser, handler, data[start : start + _CHUNK])
+            if handler.out:
+                yield handler.take()
+        yield from self._finish(parser, handler)
         self.sha256 = digest.digest()
 
-    def _read(self, stream: IO[bytes]) -> Iterator[TestResult]:
+    def _read(self, stream: IO[bytes]) -> Iterator[list[TestResult]]:
         digest = hashlib.sha256()
-        parser = self._parser()
+        handler = _Handler(self)
+        parser = etree.XMLParser(target=handler, **_HARDENED)
         first = True
         while True:
             try:
@@ -154,22 +177,11 @@ class JUnitReader:
             if first:
                 self._check_prolog(chunk)
                 first = False
-            self._feed(parser, chunk)
-            yield from self._drain(parser)
-        yield from self._finish(parser)
+            self._feed(parser, handler, chunk)
+            if handler.out:
+                yield handler.take()
+        yield from self._finish(parser, handler)
         self.sha256 = digest.digest()
-
-    def _parser(self) -> etree.XMLPullParser:
-        return etree.XMLPullParser(
-            events=("start", "end"),
-            tag=("testsuites", "testsuite", "testcase", "properties"),
-            resolve_entities=False,
-            load_dtd=False,
-            no_network=True,
-            huge_tree=True,  # long system-out is normal; depth is bounded by _MAX_DEPTH
-            remove_comments=True,
-            remove_pis=True,
-        )
 
     def _check_prolog(self, head: bytes) -> None:
         if head.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -188,15 +200,23 @@ class JUnitReader:
                 line,
             )
 
-    def _feed(self, parser: etree.XMLPullParser, chunk: bytes) -> None:
+    def _feed(self, parser: etree.XMLParser, handler: _Handler, chunk: bytes) -> None:
+        if self.root_tag is None:
+            self._head.append(chunk)
         try:
             parser.feed(chunk)
         except etree.XMLSyntaxError as exc:
             raise self._syntax_error(exc, parser) from None
+        # A foreign root is refused once the chunk that holds it has parsed: malformed XML in
+        # that chunk is reported first, as it always has been.
+        if handler.refused is not None:
+            raise self._wrong_root(handler.refused)
+        if self._head and self.root_tag is not None:
+            self._head = []
 
-    def _finish(self, parser: etree.XMLPullParser) -> Iterator[TestResult]:
+    def _finish(self, parser: etree.XMLParser, handler: _Handler) -> Iterator[list[TestResult]]:
         try:
-            root = parser.close()
+            parser.close()
         except etree.XMLSyntaxError as exc:
             error = self._syntax_error(exc, parser)
             if (
@@ -207,12 +227,13 @@ class JUnitReader:
             ):
                 raise JUnitParseError(self.name, "the report is empty") from None
             raise error from None
-        yield from self._drain(parser)
-        if self.root_tag is None:
-            self._check_root(root)
+        if handler.refused is not None:
+            raise self._wrong_root(handler.refused)
+        if handler.out:
+            yield handler.take()
 
     def _syntax_error(
-        self, exc: etree.XMLSyntaxError, parser: etree.XMLPullParser | None = None
+        self, exc: etree.XMLSyntaxError, parser: etree.XMLParser | None = None
     ) -> JUnitParseError:
         if not exc.lineno and parser is not None:
             # lxml's feed parser reports some of libxml2's errors (an undefined entity, when
@@ -232,108 +253,440 @@ class JUnitReader:
         column = (exc.offset + 1) if line and exc.offset is not None and exc.offset >= 0 else None
         return JUnitParseError(self.name, f"malformed XML: {message}", line, column)
 
-    def _check_root(self, element: etree._Element) -> None:
-        root = element
-        while (parent := root.getparent()) is not None:
-            root = parent
-        tag = root.tag if isinstance(root.tag, str) else "?"
-        if root.getroottree().docinfo.internalDTD is not None:
-            raise JUnitParseError(
-                self.name, "DOCTYPE declarations are not allowed in a test report"
-            )
+    def _wrong_root(self, tag: str) -> JUnitParseError:
+        return JUnitParseError(
+            self.name,
+            f"not a JUnit XML report: the root element is <{tag}>, "
+            "expected <testsuites> or <testsuite>",
+            self._root_line(),
+        )
+
+    def _root_line(self) -> int | None:
+        """The line of the root element: the chunks before it, parsed again up to it."""
+        finder = etree.XMLPullParser(events=("start",), **_HARDENED)
+        for chunk in [*self._head, None]:
+            try:
+                if chunk is None:
+                    finder.close()
+                else:
+                    finder.feed(chunk)
+            except etree.XMLSyntaxError:
+                pass
+            for _event, element in finder.read_events():
+                line: int | None = element.sourceline
+                return line
+        return None
+
+    def _capped(self, text: str | None) -> str | None:
+        return cap_text(text or None, self.max_output)
+
+
+#: A recorded child of a testcase: its tag, its attributes, and what was read of it (the text
+#: of a result or output element, the Attempt of a retry, the dict of a ``properties``).
+_Kid = tuple[str, Mapping[str, str], "str | Attempt | dict[str, str] | None"]
+
+
+class _Handler:
+    """The parser target: libxml2 calls ``start``, ``end`` and ``data`` as it reads.
+
+    ``depth`` is the depth of the element being read (the root is 1). The open testcase, its
+    open child, and that child's open ``property`` or ``stackTrace`` child are kept with their
+    depths (-1 when there is none); text goes to ``buf`` and is joined where it is needed.
+    """
+
+    def __init__(self, reader: JUnitReader) -> None:
+        self.reader = reader
+        self.project = reader.project
+        self.classes = reader._classes
+        self.seen = reader._seen
+        self.names: dict[str, tuple[bytes, str, str | None]] = {}
+        self.out: list[TestResult] = []
+        self.buf: list[str] = []
+        self.data = self.buf.append
+        self.depth = 0
+        self.stack: list[_Frame] = []
+        self.frame: _Frame | None = None
+        self.root_name = ""
+        self.root_declares = False
+        #: The root element's tag, if it is not a JUnit report's (refused after the chunk).
+        self.refused: str | None = None
+        # The open testcase: its attributes and the children read so far.
+        self.case: Mapping[str, str] | None = None
+        self.case_depth = -1
+        self.kids: list[_Kid] | None = None
+        # Testcases that hold the open one (a testcase inside a testcase).
+        self.outer: list[tuple[Mapping[str, str], int, list[_Kid] | None]] = []
+        # The open child of the testcase.
+        self.child_tag = ""
+        self.child_attrib: Mapping[str, str] = {}
+        self.child_depth = -1
+        self.child_lead: int | None = None  # len(buf) at its first child element
+        self.child_stack: str | None = None  # the text of its last <stackTrace>
+        self.child_props: dict[str, str] = {}
+        # An open <property> or <stackTrace> (a "leaf": only its own text is read).
+        self.leaf_tag = ""
+        self.leaf_attrib: Mapping[str, str] = {}
+        self.leaf_depth = -1
+        self.leaf_start = 0
+        self.leaf_lead: int | None = None
+        self.leaf_props: dict[str, str] = {}  # where a <property> goes
+        # An open <properties> of a testsuite.
+        self.props_depth = -1
+        self.props: dict[str, str] = {}
+
+    def take(self) -> list[TestResult]:
+        out = self.out
+        self.out = []
+        return out
+
+    # -- callbacks ----------------------------------------------------------------------------
+
+    def start(self, tag: str, attrib: Mapping[str, str]) -> None:
+        depth = self.depth = self.depth + 1
+        if attrib and "&" in "".join(attrib.values()):
+            # libxml2 hands a target "&" in an attribute value as "&#38;" when it does not
+            # resolve entities (a raw "&" cannot occur in XML, and no other entity gets here).
+            attrib = {key: value.replace("&#38;", "&") for key, value in attrib.items()}
+        if depth == 1:
+            self._root(tag, attrib)
+        if tag == "testcase":
+            if self.case is not None:
+                self.outer.append((self.case, self.case_depth, self.kids))
+                self.child_depth = self.leaf_depth = -1
+            self.case = attrib
+            self.case_depth = depth
+            self.kids = None
+            self.buf.clear()
+        elif tag == "testsuite":
+            self._open_suite(attrib, depth)
+        elif depth == self.case_depth + 1:
+            if tag in _CHILD_TAGS:
+                self.child_tag = tag
+                self.child_attrib = attrib
+                self.child_depth = depth
+                self.child_lead = self.child_stack = None
+                if tag == "properties":
+                    self.child_props = {}
+                self.buf.clear()
+        elif depth == self.child_depth + 1:
+            if self.child_lead is None:
+                self.child_lead = len(self.buf)
+            child = self.child_tag
+            if (tag == "property" and child == "properties") or (
+                tag == "stackTrace" and child in _ATTEMPT_TAGS
+            ):
+                self._open_leaf(tag, attrib, depth, self.child_props)
+        elif depth == self.leaf_depth + 1:
+            if self.leaf_lead is None:
+                self.leaf_lead = len(self.buf)
+        elif tag == "properties":
+            frame = self.frame
+            if frame is not None and frame.depth == depth - 1:
+                self.props_depth = depth
+                self.props = {}
+        elif tag == "property" and depth == self.props_depth + 1:
+            self._open_leaf(tag, attrib, depth, self.props)
+
+    def end(self, tag: str) -> None:
+        depth = self.depth
+        self.depth = depth - 1
+        if depth == self.case_depth:  # the testcase, the common case: inlined
+            attrib = self.case
+            kids = self.kids
+            if self.outer:
+                self.case, self.case_depth, self.kids = self.outer.pop()
+                if depth == self.case_depth + 1:
+                    # Once read, it and the children before it were freed from the outer one.
+                    self.kids = None
+            else:
+                self.case = None
+                self.case_depth = -1
+            assert attrib is not None
+            result = self._result(attrib, kids)
+            if result is not None:
+                self.out.append(result)
+        elif depth == self.child_depth:
+            self._end_child()
+        elif depth == self.leaf_depth:
+            self._end_leaf()
+        elif tag == "testsuite" and self.frame is not None and self.frame.depth == depth:
+            self._close_suite(depth)
+        elif depth == self.props_depth:
+            self.props_depth = -1
+            frame = self.frame
+            if frame is not None:
+                frame.suite.properties.update(self.props)
+                if _foldable_properties(frame.suite.properties):
+                    frame.foldable = True
+
+    def doctype(self, name: str | None, pubid: str | None, system: str | None) -> None:
+        raise JUnitParseError(
+            self.reader.name, "DOCTYPE declarations are not allowed in a test report"
+        )
+
+    def close(self) -> None:
+        return None
+
+    # -- structure ----------------------------------------------------------------------------
+
+    def _root(self, tag: str, attrib: Mapping[str, str]) -> None:
         if tag not in _ROOTS:
+            self.refused = tag
+            return
+        reader = self.reader
+        reader.root_tag = tag
+        if tag == "testsuites":
+            self.root_name = attrib.get("name") or ""
+            reader.declared = _declared(attrib)
+            self.root_declares = reader.declared.tests is not None
+
+    def _open_suite(self, attrib: Mapping[str, str], depth: int) -> None:
+        if len(self.stack) >= _MAX_DEPTH:
             raise JUnitParseError(
-                self.name,
-                f"not a JUnit XML report: the root element is <{tag}>, "
-                "expected <testsuites> or <testsuite>",
-                root.sourceline,
+                self.reader.name, f"suites nested deeper than {_MAX_DEPTH} levels"
             )
-        self.root_tag = tag
-
-    # -- events ---------------------------------------------------------------------------
-
-    def _drain(self, parser: etree.XMLPullParser) -> Iterator[TestResult]:
-        try:
-            for event, element in parser.read_events():
-                tag = element.tag
-                if event == "start":
-                    if self.root_tag is None:
-                        self._check_root(element)
-                    if tag == "testsuite":
-                        self._open_suite(element)
-                    elif tag == "testsuites" and element.getparent() is None:
-                        self._root_name = element.get("name") or ""
-                        self.declared = _declared(element)
-                        self._root_declares = self.declared.tests is not None
-                elif tag == "testcase":
-                    result = self._testcase(element)
-                    if result is not None:
-                        yield result
-                    _free(element)
-                elif tag == "testsuite":
-                    self._close_suite(element)
-                elif tag == "properties":
-                    parent = element.getparent()
-                    if parent is not None and parent.tag == "testsuite" and self._stack:
-                        frame = self._stack[-1]
-                        frame.suite.properties.update(_properties(element))
-                        if _foldable_properties(frame.suite.properties):
-                            frame.foldable = True
-        except etree.XMLSyntaxError as exc:
-            raise self._syntax_error(exc) from None
-
-    def _open_suite(self, element: etree._Element) -> None:
-        if len(self._stack) >= _MAX_DEPTH:
-            raise JUnitParseError(
-                self.name, f"suites nested deeper than {_MAX_DEPTH} levels", element.sourceline
-            )
-        name = element.get("name") or ""
-        parent_path = self._stack[-1].suite.path if self._stack else ()
+        name = attrib.get("name") or ""
+        parent = self.frame
         suite = Suite(
-            path=(*parent_path, name),
-            timestamp=element.get("timestamp"),
-            hostname=element.get("hostname"),
-            declared=_declared(element),
+            path=(*parent.suite.path, name) if parent else (name,),
+            timestamp=attrib.get("timestamp"),
+            hostname=attrib.get("hostname"),
+            declared=_declared(attrib),
         )
         foldable = (
             name == "pytest"
-            or self._root_name.startswith("pytest")
-            or (bool(self._stack) and self._stack[-1].foldable)
+            or self.root_name.startswith("pytest")
+            or (parent is not None and parent.foldable)
         )
-        self._stack.append(_Frame(suite, foldable))
+        self.frame = _Frame(suite, foldable, depth)
+        self.stack.append(self.frame)
 
-    def _close_suite(self, element: etree._Element) -> None:
-        if self._stack:
-            frame = self._stack.pop()
-            self.suites.append(frame.suite)
-            if not self._stack and self.root_tag == "testsuite":
-                self.declared = frame.suite.declared
-            elif not self._stack and not self._root_declares:
-                # No totals on <testsuites>: add up the top-level suites' headers.
-                self.declared = _sum_declared(self.declared, frame.suite.declared)
-        _free(element)
+    def _close_suite(self, depth: int) -> None:
+        frame = self.stack.pop()
+        self.frame = self.stack[-1] if self.stack else None
+        reader = self.reader
+        reader.suites.append(frame.suite)
+        if not self.stack and reader.root_tag == "testsuite":
+            reader.declared = frame.suite.declared
+        elif not self.stack and not self.root_declares:
+            # No totals on <testsuites>: add up the top-level suites' headers.
+            reader.declared = _sum_declared(reader.declared, frame.suite.declared)
+        if depth == self.case_depth + 1:
+            # A suite inside a testcase: once read, it and the children before it were freed.
+            self.kids = None
 
-    def _testcase(self, element: etree._Element) -> TestResult | None:
-        attrib = element.attrib
-        raw_name = attrib.get("name")
-        raw_classname = attrib.get("classname")
-        if raw_name is None and raw_classname is None:
-            self.nameless += 1
-            return None
+    def _open_leaf(
+        self, tag: str, attrib: Mapping[str, str], depth: int, props: dict[str, str]
+    ) -> None:
+        self.leaf_props = props
+        self.leaf_tag = tag
+        self.leaf_attrib = attrib
+        self.leaf_depth = depth
+        self.leaf_start = len(self.buf)
+        self.leaf_lead = None
+
+    def _end_leaf(self) -> None:
+        self.leaf_depth = -1
+        buf = self.buf
+        lead = len(buf) if self.leaf_lead is None else self.leaf_lead
+        text = "".join(buf[self.leaf_start : lead]) or None  # the element's own text
+        attrib = self.leaf_attrib
+        if self.leaf_tag == "stackTrace":
+            self.child_stack = text
+            return
+        name = attrib.get("name")
+        if name is not None:
+            value = attrib.get("value")
+            self.leaf_props[name] = value if value is not None else (text or "")
+
+    def _end_child(self) -> None:
+        self.child_depth = -1
+        tag = self.child_tag
+        value: str | Attempt | dict[str, str] | None
+        if tag == "properties":
+            value = self.child_props
+        elif tag in _ATTEMPT_TAGS:
+            text = self.child_stack
+            if text is None and self.child_lead is None:
+                text = "".join(self.buf) or None
+            attrib = self.child_attrib
+            value = Attempt(
+                status="error" if _ATTEMPT_TAGS[tag] == "error" else "failed",
+                error_type=attrib.get("type"),
+                message=attrib.get("message"),
+                text=text,
+            )
+        else:
+            value = "".join(self.buf) or None  # all the text inside, nested elements' too
+        if self.kids is None:
+            self.kids = []
+        self.kids.append((tag, self.child_attrib, value))
+
+    # -- one testcase -------------------------------------------------------------------------
+
+    def _result(self, attrib: Mapping[str, str], kids: list[_Kid] | None) -> TestResult | None:
+        get = attrib.get
+        raw_name = get("name")
+        raw_classname = get("classname")
+        time = get("time")
+        if len(attrib) == 3 and raw_name is not None and raw_classname is not None and time:
+            # The common case: no other attribute to look for.
+            file = line = status_attribute = value_param = None
+        else:
+            if raw_name is None and raw_classname is None:
+                self.reader.nameless += 1
+                return None
+            file = get("file")
+            line = get("line")
+            status_attribute = get("status")
+            value_param = get("value_param")
         name = raw_name or ""
         classname = raw_classname or ""
-        frame = self._stack[-1] if self._stack else None
 
+        # What depends on the name alone (most names recur, in other classes).
+        named = self.names.get(name) if value_param is None else None
+        if named is None:
+            named = _name_parts(name, value_param)
+            if value_param is None:
+                if len(self.names) >= _NAMES_CACHED:
+                    self.names.clear()
+                self.names[name] = named
+        key, base_name, params = named
+        # What depends on the classname alone.
+        cached = self.classes.get(classname)
+        if cached is None:
+            cached = self.classes[classname] = (
+                infer_path(classname),
+                class_prefix(self.project, classname),
+            )
+        inferred, prefix = cached
+
+        file = file or inferred
+        frame = self.frame
+        if frame is None:
+            foldable = False
+            suite: tuple[str, ...] = ()
+        else:
+            foldable = frame.foldable
+            suite = frame.suite.path
+        if not foldable and file is not None and file.endswith(".py"):
+            # Python runners (pytest, unittest) name tests uniquely: repeats are retries.
+            foldable = True
+            if frame:
+                frame.foldable = True
+
+        # identity.test_id, from the classname's hashed prefix and the name's normalised bytes.
+        digest = prefix.copy()
+        digest.update(key)
+        identity = digest.hexdigest()
+        seen_key = identity[:32]  # 128 bits tell ids apart; half the memory per testcase
+        occurrence = self.seen.get(seen_key, 0) + 1
+        self.seen[seen_key] = occurrence
+        if occurrence > 1 and not foldable:
+            identity = test_id(self.project, classname, name, occurrence)
+
+        if time is None:
+            duration = 0.0
+        else:
+            try:
+                duration = float(time)
+            except ValueError:
+                duration = _seconds(time)
+            if not 0.0 <= duration < _INF:  # NaN, infinite or negative: what _seconds does
+                duration = 0.0
+
+        if kids is None and not status_attribute:
+            # Passed, and nothing else to read (most testcases). Positional, in TestResult's
+            # field order: much cheaper than keywords.
+            return TestResult(
+                identity,  # test_id
+                name,
+                classname,
+                base_name,
+                params,
+                suite,
+                "passed",  # status
+                duration,
+                file,
+                _line(line) if line is not None else None,
+                False,  # flaky
+                None,  # error_type
+                None,  # message
+                None,  # text
+                None,  # fingerprint
+                None,  # system_out
+                None,  # system_err
+                {} if value_param is None else {"value_param": value_param},  # properties
+                [],  # attempts
+                [],  # tags
+                None,  # owner
+                [],  # markers
+                None,  # source_hash
+                occurrence,
+            )
+
+        status, error_type, message, text, system_out, system_err, attempts, properties, flaky = (
+            self._outcome(attrib, kids, status_attribute)
+        )
+        if value_param is not None:
+            properties.setdefault("value_param", value_param)
+        fingerprint = None
+        if status == "failed" or status == "error":
+            error_type = error_type_of(error_type, message)
+            fingerprint = error_fingerprint(error_type, message, text)
+            flaky = False
+        else:
+            error_type = None
+        return TestResult(
+            identity,
+            name,
+            classname,
+            base_name,
+            params,
+            suite,
+            status,
+            duration,
+            file,
+            _line(line) if line is not None else None,
+            flaky,
+            error_type,
+            message,
+            text,
+            fingerprint,
+            system_out,
+            system_err,
+            properties,
+            attempts,
+            [],  # tags
+            None,  # owner
+            [],  # markers
+            None,  # source_hash
+            occurrence,
+        )
+
+    def _outcome(
+        self, attrib: Mapping[str, str], kids: list[_Kid] | None, status_attribute: str | None
+    ) -> tuple[
+        Status,
+        str | None,
+        str | None,
+        str | None,
+        str | None,
+        str | None,
+        list[Attempt],
+        dict[str, str],
+        bool,
+    ]:
+        """What a testcase's children and ``status`` attribute say: its status and the rest."""
         status: Status = "passed"
         error_type = message = text = None
+        system_out = system_err = None
+        attempts: list[Attempt] = []
+        properties: dict[str, str] = {}
+        flaky = False
         messages: list[str] = []
         texts: list[str] = []
-        attempts: list[Attempt] = []
-        flaky = False
-        system_out = system_err = None
-        properties: dict[str, str] = {}
-        for child in element if len(element) else ():  # most testcases have no children
-            tag = child.tag
+        for tag, child, value in kids or ():
             child_status = _RESULT_STATUS.get(tag)
             if child_status is not None:
                 severity = SEVERITY[child_status]
@@ -344,135 +697,57 @@ class JUnitReader:
                     texts = []
                 if severity == SEVERITY[status]:
                     child_message = child.get("message")
-                    child_text = _text(child)
                     if child_message:
                         messages.append(child_message)
-                    if child_text:
-                        texts.append(child_text)
-            elif tag in _FLAKY_TAGS:
-                attempts.append(_attempt(child, _FLAKY_TAGS[tag]))
-                flaky = True
-            elif tag in _RERUN_TAGS:
-                attempts.append(_attempt(child, _RERUN_TAGS[tag]))
+                    if value:
+                        assert isinstance(value, str)
+                        texts.append(value)
+            elif tag in _ATTEMPT_TAGS:
+                assert isinstance(value, Attempt)
+                attempts.append(value)
+                flaky = flaky or tag in _FLAKY_TAGS
             elif tag == "system-out":
-                system_out = self._capped(_text(child))
+                assert not isinstance(value, (Attempt, dict))
+                system_out = self.reader._capped(value)
             elif tag == "system-err":
-                system_err = self._capped(_text(child))
-            elif tag == "properties":
-                properties.update(_properties(child))
-
-        if status == "passed":
-            status = _STATUS_ATTRIBUTE.get((attrib.get("status") or "").lower(), "passed")
+                assert not isinstance(value, (Attempt, dict))
+                system_err = self.reader._capped(value)
+            else:  # properties
+                assert isinstance(value, dict)
+                properties.update(value)
+        if status == "passed" and status_attribute:
+            status = _STATUS_ATTRIBUTE.get(status_attribute.lower(), "passed")
             if status == "skipped" and not messages:
-                # A producer's own word for why, where it gives one (e.g. gtest's "suppressed").
-                reason = attrib.get("result") or attrib.get("status")
-                messages = [reason] if reason else []
+                # A producer's own word for why, where it gives one (gtest's "suppressed").
+                messages = [attrib.get("result") or status_attribute]
         if messages:
             message = "\n".join(messages)
         if texts:
             text = "\n".join(texts)
         if status == "skipped" and not message and text:
             message, text = text.strip() or None, None
-
-        cached = self._classes.get(classname)
-        if cached is None:
-            cached = self._classes[classname] = (
-                infer_path(classname),
-                ClassIdentity(self.project, classname),
-            )
-        inferred, identities = cached
-        file = attrib.get("file") or inferred
-        foldable = frame.foldable if frame else False
-        if not foldable and file is not None and file.endswith(".py"):
-            # Python runners (pytest, unittest) name tests uniquely: repeats are retries.
-            foldable = True
-            if frame:
-                frame.foldable = True
-
-        base_id = identities.test_id(name)
-        seen_key = base_id[:32]  # 128 bits tell ids apart; half the memory per testcase
-        occurrence = self._seen.get(seen_key, 0) + 1
-        self._seen[seen_key] = occurrence
-        identity = base_id
-        if occurrence > 1 and not foldable:
-            identity = test_id(self.project, classname, name, occurrence)
-
-        value_param = attrib.get("value_param")
-        if value_param is not None:
-            properties.setdefault("value_param", value_param)
-        base_name, params = split_params(name, value_param=value_param)
-        failed = status in ("failed", "error")
-        if failed:
-            error_type = error_type_of(error_type, message)
-        return TestResult(
-            test_id=identity,
-            name=name,
-            classname=classname,
-            base_name=base_name,
-            params=params,
-            suite=frame.suite.path if frame else (),
-            status=status,
-            duration=_seconds(attrib.get("time")),
-            file=file,
-            line=_line(attrib.get("line")),
-            flaky=flaky and not failed,
-            error_type=error_type if failed else None,
-            message=message,
-            text=text,
-            fingerprint=error_fingerprint(error_type, message, text) if failed else None,
-            system_out=system_out,
-            system_err=system_err,
-            properties=properties,
-            attempts=attempts,
-            occurrence=occurrence,
+        return (
+            status,
+            error_type,
+            message,
+            text,
+            system_out,
+            system_err,
+            attempts,
+            properties,
+            flaky,
         )
 
-    def _capped(self, text: str | None) -> str | None:
-        return cap_text(text or None, self.max_output)
 
-
-# -- element helpers ----------------------------------------------------------------------
-
-
-def _free(element: etree._Element) -> None:
-    """Release a finished element and the siblings before it (the streaming part)."""
-    element.clear(keep_tail=True)
-    parent = element.getparent()
-    if parent is not None:
-        while element.getprevious() is not None:
-            del parent[0]
-
-
-def _text(element: etree._Element) -> str | None:
-    text: str | None = "".join(element.itertext()) or None if len(element) else element.text
-    return text
-
-
-def _attempt(element: etree._Element, status: str) -> Attempt:
-    text = None
-    for child in element:
-        if child.tag == "stackTrace":
-            text = child.text
-    if text is None and not len(element):
-        text = element.text
-    return Attempt(
-        status="error" if status == "error" else "failed",
-        error_type=element.get("type"),
-        message=element.get("message"),
-        text=text,
+def _name_parts(name: str, value_param: str | None) -> tuple[bytes, str, str | None]:
+    """A test name's part of its identity (normalised, as bytes), base name and parameters."""
+    return (
+        normalise(name).encode("utf-8", "surrogatepass"),
+        *split_params(name, value_param=value_param),
     )
 
 
-def _properties(element: etree._Element) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for prop in element:
-        if prop.tag == "property":
-            name = prop.get("name")
-            if name is not None:
-                found[name] = (
-                    prop.get("value") if prop.get("value") is not None else (prop.text or "")
-                )
-    return found
+# -- attribute helpers --------------------------------------------------------------------
 
 
 def _foldable_properties(properties: dict[str, str]) -> bool:
@@ -520,7 +795,7 @@ def _int(value: str | None) -> int | None:
     return int(number)
 
 
-def _declared(element: etree._Element) -> DeclaredTotals:
+def _declared(element: Mapping[str, str]) -> DeclaredTotals:
     skipped = _int(element.get("skipped"))
     if skipped is None:
         skipped = _int(element.get("skips"))

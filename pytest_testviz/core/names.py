@@ -54,6 +54,8 @@ def split_params(name: str, *, value_param: str | None = None) -> tuple[str, str
 
 def _outer_bracket_start(name: str) -> int:
     """Index of the ``[`` that the final ``]`` closes, or -1 when brackets do not balance."""
+    if name.count("]") == 1:
+        return name.rfind("[")  # no other "]" before it: the last "[" is the one it closes
     depth = 0
     for index in range(len(name) - 1, -1, -1):
         char = name[index]

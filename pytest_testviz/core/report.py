@@ -43,7 +43,9 @@ def parse_junit_xml(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        testcases = list(reader)
+        testcases: list[TestResult] = []
+        for batch in reader.batches():
+            testcases += batch
     finally:
         if collecting:
             gc.enable()
@@ -91,11 +93,11 @@ def fold_repeats(results: list[TestResult]) -> list[TestResult]:
     not when it never passed. pytest writes a test that fails and then errors in
     teardown as two elements: that is one attempt, reported as failed.
     """
+    if len({result.test_id for result in results}) == len(results):
+        return results  # nothing repeats (the common case), so nothing to fold
     groups: dict[str, list[TestResult]] = {}
     for result in results:
         groups.setdefault(result.test_id, []).append(result)
-    if len(groups) == len(results):
-        return results
     return [group[0] if len(group) == 1 else _fold(group) for group in groups.values()]
 
 

@@ -7,6 +7,7 @@ cheap to build. Validation of untrusted JSON happens in the pydantic models at t
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -119,10 +120,10 @@ class Totals:
 
     @classmethod
     def count(cls, results: list[TestResult]) -> Totals:
-        totals = cls()
-        for result in results:
-            totals.add(result.status)
-        return totals
+        statuses = Counter([result.status for result in results])
+        passed, failed, errors = statuses["passed"], statuses["failed"], statuses["error"]
+        # As ``add`` counts: any other status is a skip.
+        return cls(len(results), passed, failed, errors, len(results) - passed - failed - errors)
 
     def to_json(self) -> dict[str, int]:
         return {
