@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app
 from flask.typing import ResponseReturnValue
+from sqlalchemy import select
 
 from . import flaky, history
 from .api_read import get_run_or_404, run_summary
@@ -145,9 +146,16 @@ def flaky_data(per_page_default: int = 50) -> FlakyList:
     ranked = flaky.ranked(db.session, project, window)
     shown = ranked[(page - 1) * per_page : page * per_page]
     definitions = {
-        d.id: d
-        for d in db.session.query(TestDefinition).filter(
-            TestDefinition.id.in_([pk for pk, _ in shown])
+        row.id: row
+        for row in db.session.execute(
+            select(
+                TestDefinition.id,
+                TestDefinition.test_id,
+                TestDefinition.name,
+                TestDefinition.classname,
+                TestDefinition.file,
+                TestDefinition.owner,
+            ).where(TestDefinition.id.in_([pk for pk, _ in shown]))
         )
     }
     evidence = flaky.evidence_of(db.session, (pk for pk, _ in shown), start)
@@ -160,7 +168,7 @@ def flaky_data(per_page_default: int = 50) -> FlakyList:
             owner=definitions[pk].owner,
             score=tally.score,
             runs_in_window=tally.runs_in_window,
-            evidenced_runs=len(tally.runs),
+            evidenced_runs=tally.evidenced_runs,
             flips=tally.flips,
             flip_rate=tally.flip_rate,
             reruns=tally.reruns,

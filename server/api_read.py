@@ -99,7 +99,7 @@ def run_list(per_page_default: int = 50) -> RunList:
 @bp.get(f"{api}/runs/<run_id>")
 def get_run(run_id: str) -> ResponseReturnValue:
     """One run: metadata, totals, failure groups, slowest tests, and its results."""
-    return run_detail(get_run_or_404(run_id), per_page_default=1000).model_dump(mode="json")
+    return run_detail(get_run_or_404(run_id), per_page_default=200).model_dump(mode="json")
 
 
 def run_detail(run: Run, per_page_default: int) -> RunDetail:

@@ -147,6 +147,22 @@ def insert_rows(
         cursor.close()
 
 
+def raw_select(session: AnySession, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` (``?`` marks) through the driver, for plain columns in bulk: thousands
+    of rows come back several times faster than through result processing."""
+    connection = session.connection()
+    raw: Any = connection.connection.dbapi_connection
+    if connection.dialect.name == "postgresql":
+        sql = sql.replace("?", "%s")
+    cursor = raw.cursor()
+    try:
+        cursor.execute(sql, tuple(params))
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        return rows
+    finally:
+        cursor.close()
+
+
 def select_in(
     session: AnySession, sql: str, fixed: Sequence[Any], keys: Sequence[Any]
 ) -> Iterator[tuple[Any, ...]]:

@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 
 from .bulk import chunks
 from .database import AnySession
@@ -34,7 +34,8 @@ class Tally:
     flips_by_env: Counter[str] = field(default_factory=Counter)
     reruns: int = 0
     same_sha: int = 0
-    runs: set[int] = field(default_factory=set)
+    #: Runs with any evidence.
+    evidenced_runs: int = 0
     runs_in_window: int = 0
 
     @property
@@ -44,7 +45,7 @@ class Tally:
 
     @property
     def score(self) -> float:
-        return round(len(self.runs) / self.runs_in_window, 4) if self.runs_in_window else 0.0
+        return round(self.evidenced_runs / self.runs_in_window, 4) if self.runs_in_window else 0.0
 
     @property
     def flip_rate(self) -> float:
@@ -66,23 +67,38 @@ def window_start(session: AnySession, project: str, window: int) -> int:
 def tallies(
     session: AnySession, project: str, start: int, pks: Sequence[int] | None = None
 ) -> dict[int, Tally]:
-    """Evidence per test since run ``start``: every test with some, or only ``pks``."""
-    query = select(
-        FlakyEvidence.definition_pk, FlakyEvidence.kind, FlakyEvidence.run_pk, FlakyEvidence.detail
-    ).where(FlakyEvidence.project == project, FlakyEvidence.run_pk >= start)
+    """Evidence per test since run ``start``: every test with some, or only ``pks``.
+
+    Counted by the database, per test, kind and environment: the pages ask this on every
+    view, and decoding each piece of evidence in Python costs more than the query.
+    """
+    evidence = FlakyEvidence
+    where = [evidence.project == project, evidence.run_pk >= start]
     if pks is not None:
-        query = query.where(FlakyEvidence.definition_pk.in_(pks))
+        where.append(evidence.definition_pk.in_(pks))
+    env = evidence.detail["env"].as_string()
     found: dict[int, Tally] = defaultdict(Tally)
-    for pk, kind, run_pk, detail in session.execute(query):
+    rows = session.execute(
+        select(evidence.definition_pk, evidence.kind, env, func.count())
+        .where(*where)
+        .group_by(evidence.definition_pk, evidence.kind, env)
+    )
+    for pk, kind, env_key, count in rows:
         tally = found[pk]
-        tally.runs.add(run_pk)
         if kind == "flip":
-            tally.flips += 1
-            tally.flips_by_env[(detail or {}).get("env") or ""] += 1
+            tally.flips += count
+            tally.flips_by_env[env_key or ""] += count
         elif kind == "rerun":
-            tally.reruns += 1
+            tally.reruns += count
         else:
-            tally.same_sha += 1
+            tally.same_sha += count
+    runs = session.execute(
+        select(evidence.definition_pk, func.count(evidence.run_pk.distinct()))
+        .where(*where)
+        .group_by(evidence.definition_pk)
+    )
+    for pk, count in runs:
+        found[pk].evidenced_runs = count
     return dict(found)
 
 
@@ -104,7 +120,7 @@ def ranked(session: AnySession, project: str, window: int) -> list[tuple[int, Ta
     flaky = {pk: t for pk, t in tallies(session, project, start).items() if t.flaky}
     _count_runs(session, start, flaky)  # only for these: a broken-then-fixed test needs none
     ranking = list(flaky.items())
-    ranking.sort(key=lambda item: (-item[1].score, -len(item[1].runs), item[0]))
+    ranking.sort(key=lambda item: (-item[1].score, -item[1].evidenced_runs, item[0]))
     return ranking
 
 
@@ -114,21 +130,22 @@ def evidence_of(session: AnySession, pks: Iterable[int], start: int) -> dict[int
     shown: dict[int, list[Evidence]] = defaultdict(list)
     for chunk in chunks(wanted):
         rows = session.execute(
-            select(FlakyEvidence, Run.run_id, Run.ingested_at)
+            select(
+                FlakyEvidence.definition_pk,
+                FlakyEvidence.kind,
+                FlakyEvidence.detail,
+                Run.run_id,
+                Run.ingested_at,
+            )
             .join(Run, Run.id == FlakyEvidence.run_pk)
             .where(FlakyEvidence.definition_pk.in_(chunk), FlakyEvidence.run_pk >= start)
             .order_by(FlakyEvidence.run_pk.desc(), FlakyEvidence.id.desc())
         )
-        for item, run_id, ingested_at in rows:
-            listed = shown[item.definition_pk]
+        for pk, kind, detail, run_id, ingested_at in rows:
+            listed = shown[pk]
             if len(listed) < EVIDENCE_SHOWN:
                 listed.append(
-                    Evidence(
-                        kind=item.kind,
-                        run_id=run_id,
-                        ingested_at=ingested_at,
-                        detail=item.detail or {},
-                    )
+                    Evidence(kind=kind, run_id=run_id, ingested_at=ingested_at, detail=detail or {})
                 )
     return dict(shown)
 
@@ -151,34 +168,39 @@ def environment_specific(
     excluded = set(flaky)
     status = TestEnvStatus
     recent = recent_environments(session, project, start)
-    fails = func.sum(case((status.outcome == "fail", 1), else_=0))
-    mixed = (
+    failing = (  # few: through the (project, outcome) index, not a scan of every test
         select(status.definition_pk)
-        .where(status.project == project, status.env_key.in_(recent))
-        .group_by(status.definition_pk)
-        .having(fails > 0, fails < func.count())
+        .where(status.project == project, status.outcome == "fail", status.env_key.in_(recent))
+        .distinct()
     )
     rows = session.execute(
-        select(status.definition_pk, status.env_key, status.outcome, TestDefinition)
+        select(
+            status.definition_pk,
+            status.env_key,
+            status.outcome,
+            TestDefinition.test_id,
+            TestDefinition.name,
+            TestDefinition.classname,
+        )
         .join(TestDefinition, TestDefinition.id == status.definition_pk)
-        .where(status.definition_pk.in_(mixed), status.env_key.in_(recent))
+        .where(status.definition_pk.in_(failing), status.env_key.in_(recent))
         .order_by(TestDefinition.classname, TestDefinition.name, status.env_key)
     )
     found: dict[int, EnvSpecific] = {}
-    for pk, env_key, outcome, definition in rows:
+    for pk, env_key, outcome, test_id, name, classname in rows:
         if pk in excluded:
             continue
         item = found.get(pk)
         if item is None:
             item = found[pk] = EnvSpecific(
-                test_id=definition.test_id,
-                name=definition.name,
-                classname=definition.classname,
+                test_id=test_id,
+                name=name,
+                classname=classname,
                 failing_envs=[],
                 passing_envs=[],
             )
         (item.failing_envs if outcome == "fail" else item.passing_envs).append(env_key or "")
-    return list(found.values())
+    return [item for item in found.values() if item.passing_envs and item.failing_envs]
 
 
 def flakiness_of(
@@ -192,7 +214,7 @@ def flakiness_of(
         merged.flips_by_env.update(tally.flips_by_env)
         merged.reruns += tally.reruns
         merged.same_sha += tally.same_sha
-        merged.runs |= tally.runs
+        merged.evidenced_runs += tally.evidenced_runs  # a renamed test's ids never ran together
     counted: dict[int, Tally] = {pk: Tally() for pk in pks}
     _count_runs(session, start, counted)
     merged.runs_in_window = sum(t.runs_in_window for t in counted.values())

@@ -6,13 +6,14 @@ scan of every result, so the pages stay fast with millions of results stored.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import func, or_, select
 
-from .bulk import chunks
+from .bulk import chunks, raw_select
 from .database import AnySession
 from .flaky import flakiness_of
 from .models import (
@@ -185,6 +186,12 @@ RESULT_COLUMNS = (
 )
 
 
+@functools.lru_cache(maxsize=4096)
+def _suite(stored: str) -> list[str]:
+    suite: list[str] = json.loads(stored)
+    return suite
+
+
 def result_out(row: Any) -> ResultOut:
     return ResultOut(
         test_id=row.test_id,
@@ -194,7 +201,7 @@ def result_out(row: Any) -> ResultOut:
         classname=row.classname,
         file=row.file,
         line=row.line,
-        suite=json.loads(row.suite) if row.suite else [],
+        suite=list(_suite(row.suite)) if row.suite else [],
         status=row.status,
         flaky=row.flaky,
         duration=row.duration,
@@ -246,36 +253,32 @@ def slowest(session: AnySession, run: Run, limit: int = 10) -> list[ResultOut]:
 def run_diff(session: AnySession, run: Run) -> RunDiff:
     """What changed since the previous run of the same branch."""
     previous = previous_run(session, run)
-    now = _outcomes(session, run.id)
-    before = _outcomes(session, previous.id) if previous else {}
+    now = _statuses(session, run.id)
+    before = _statuses(session, previous.id) if previous else {}
     new_failures = [
         pk
-        for pk, (status, _) in now.items()
-        if status in FAILING and pk in before and before[pk][0] not in FAILING
+        for pk, status in now.items()
+        if status in FAILING and pk in before and before[pk] not in FAILING
     ]
-    fixed = [
-        pk
-        for pk, (status, _) in now.items()
-        if status == "passed" and before.get(pk, ("",))[0] in FAILING
-    ]
+    fixed = [pk for pk, status in now.items() if status == "passed" and before.get(pk) in FAILING]
     new_tests = [pk for pk in now if previous is not None and pk not in before]
     removed = [pk for pk in before if pk not in now]
     shown = [*new_failures[:DIFF_SHOWN], *fixed[:DIFF_SHOWN], *new_tests[:DIFF_SHOWN]]
     names = _names(session, [*shown, *removed[:DIFF_SHOWN]])
+    messages = _messages(session, run.id, new_failures[:DIFF_SHOWN] + new_tests[:DIFF_SHOWN])
 
     def section(pks: list[int]) -> DiffSection:
         items = []
         for pk in pks[:DIFF_SHOWN]:
             test_id, name, classname = names[pk]
-            status, message = now.get(pk, (None, None))
             items.append(
                 DiffItem(
                     test_id=test_id,
                     name=name,
                     classname=classname,
-                    status=status,
-                    previous_status=before[pk][0] if pk in before else None,
-                    message=message,
+                    status=now.get(pk),
+                    previous_status=before.get(pk),
+                    message=messages.get(pk),
                 )
             )
         items.sort(key=lambda item: (item.classname, item.name))
@@ -291,13 +294,25 @@ def run_diff(session: AnySession, run: Run) -> RunDiff:
     )
 
 
-def _outcomes(session: AnySession, run_pk: int) -> dict[int, tuple[Any, str | None]]:
-    rows = session.execute(
-        select(TestResultRow.definition_pk, TestResultRow.status, TestResultRow.message).where(
-            TestResultRow.run_pk == run_pk
-        )
+def _statuses(session: AnySession, run_pk: int) -> dict[int, Any]:
+    rows = raw_select(
+        session, "SELECT definition_pk, status FROM test_results WHERE run_pk = ?", (run_pk,)
     )
-    return {pk: (status, message) for pk, status, message in rows}
+    return dict(rows)
+
+
+def _messages(session: AnySession, run_pk: int, pks: Sequence[int]) -> dict[int, str]:
+    found: dict[int, str] = {}
+    for chunk in chunks(sorted(set(pks))):
+        rows = session.execute(
+            select(TestResultRow.definition_pk, TestResultRow.message).where(
+                TestResultRow.run_pk == run_pk,
+                TestResultRow.definition_pk.in_(chunk),
+                TestResultRow.message.is_not(None),
+            )
+        )
+        found.update((pk, message) for pk, message in rows if message is not None)
+    return found
 
 
 def _names(session: AnySession, pks: Sequence[int]) -> dict[int, tuple[str, str, str]]:

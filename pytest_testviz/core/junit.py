@@ -33,6 +33,10 @@ ReportSource = Union[str, "os.PathLike[str]", bytes, IO[bytes]]
 DEFAULT_MAX_OUTPUT = 64 * 1024
 _CHUNK = 1 << 20
 _MAX_DEPTH = 256
+#: Elements nested deeper than this are refused: no JUnit producer comes near it, and a
+#: hostile report would make every open element cost memory (huge_tree lifts libxml2's own
+#: limit, which long system-out needs).
+_MAX_ELEMENT_DEPTH = 2048  # libxml2's own limit under XML_PARSE_HUGE
 _INF = math.inf
 #: How many test names' parts are kept for reuse before the cache starts again.
 _NAMES_CACHED = 1 << 16
@@ -343,6 +347,10 @@ class _Handler:
 
     def start(self, tag: str, attrib: Mapping[str, str]) -> None:
         depth = self.depth = self.depth + 1
+        if depth > _MAX_ELEMENT_DEPTH:
+            raise JUnitParseError(
+                self.reader.name, f"elements nested deeper than {_MAX_ELEMENT_DEPTH} levels"
+            )
         if attrib and "&" in "".join(attrib.values()):
             # libxml2 hands a target "&" in an attribute value as "&#38;" when it does not
             # resolve entities (a raw "&" cannot occur in XML, and no other entity gets here).
