@@ -6,6 +6,7 @@ installed from a wheel, the same package is ``testviz_server``.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import Mapping
@@ -74,6 +75,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     if _serving():
         _start_background(app, state)
+        if not app.testing:
+            # Everything loaded so far lives as long as the process: keep the cyclic GC from
+            # walking it again and again (a full collection took 135 ms under a page request).
+            gc.collect()
+            gc.freeze()
     return app
 
 

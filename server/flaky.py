@@ -129,24 +129,34 @@ def evidence_of(session: AnySession, pks: Iterable[int], start: int) -> dict[int
     wanted = sorted(set(pks))
     shown: dict[int, list[Evidence]] = defaultdict(list)
     for chunk in chunks(wanted):
-        rows = session.execute(
+        newest = func.row_number().over(
+            partition_by=FlakyEvidence.definition_pk,
+            order_by=(FlakyEvidence.run_pk.desc(), FlakyEvidence.id.desc()),
+        )
+        latest = (
             select(
                 FlakyEvidence.definition_pk,
                 FlakyEvidence.kind,
                 FlakyEvidence.detail,
-                Run.run_id,
-                Run.ingested_at,
+                FlakyEvidence.run_pk,
+                FlakyEvidence.id,
+                newest.label("newest"),
             )
-            .join(Run, Run.id == FlakyEvidence.run_pk)
             .where(FlakyEvidence.definition_pk.in_(chunk), FlakyEvidence.run_pk >= start)
-            .order_by(FlakyEvidence.run_pk.desc(), FlakyEvidence.id.desc())
+            .subquery()
+        )
+        rows = session.execute(  # only the newest few of each test, chosen by the database
+            select(
+                latest.c.definition_pk, latest.c.kind, latest.c.detail, Run.run_id, Run.ingested_at
+            )
+            .join(Run, Run.id == latest.c.run_pk)
+            .where(latest.c.newest <= EVIDENCE_SHOWN)
+            .order_by(latest.c.run_pk.desc(), latest.c.id.desc())
         )
         for pk, kind, detail, run_id, ingested_at in rows:
-            listed = shown[pk]
-            if len(listed) < EVIDENCE_SHOWN:
-                listed.append(
-                    Evidence(kind=kind, run_id=run_id, ingested_at=ingested_at, detail=detail or {})
-                )
+            shown[pk].append(
+                Evidence(kind=kind, run_id=run_id, ingested_at=ingested_at, detail=detail or {})
+            )
     return dict(shown)
 
 
