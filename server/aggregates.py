@@ -38,9 +38,14 @@ def outcome_of(status: str) -> str | None:
 
 
 def update_aggregates(
-    session: AnySession, report: Report, run_pk: int, definition_pks: dict[str, int]
+    session: AnySession,
+    report: Report,
+    run_pk: int,
+    definition_pks: dict[str, int],
+    created: set[int] | frozenset[int] = frozenset(),
 ) -> None:
-    """Fold one freshly inserted run into the aggregate tables."""
+    """Fold one freshly inserted run into the aggregate tables; ``created`` are the
+    definitions this transaction inserted, which nothing else can refer to yet."""
     outcomes: dict[int, str] = {}
     reruns: list[int] = []
     fingerprints: dict[tuple[str, int], int] = {}
@@ -58,7 +63,7 @@ def update_aggregates(
     evidence: list[dict[str, Any]] = [
         {"definition_pk": pk, "kind": "rerun", "detail": {}} for pk in sorted(set(reruns))
     ]
-    evidence += _flips(session, report, run_pk, outcomes)
+    evidence += _flips(session, report, run_pk, outcomes, created)
     if report.run.git_sha:
         evidence += _same_sha(session, report, run_pk, outcomes)
     if evidence:
@@ -72,7 +77,11 @@ def update_aggregates(
 
 
 def _flips(
-    session: AnySession, report: Report, run_pk: int, outcomes: dict[int, str]
+    session: AnySession,
+    report: Report,
+    run_pk: int,
+    outcomes: dict[int, str],
+    created: set[int] | frozenset[int],
 ) -> list[dict[str, Any]]:
     """Update each test's latest outcome in this environment; a change on the branch that set
     the previous outcome is a flip."""
@@ -87,10 +96,10 @@ def _flips(
             "SELECT definition_pk, outcome, last_run_pk, branch FROM test_env_status"
             " WHERE env_key = ? AND definition_pk IN ({keys})",
             (env_key,),
-            pks,
+            [pk for pk in pks if pk not in created],  # a new test has no outcome yet
         )
     }
-    new = [
+    first = [
         (pk, env_key, project, outcomes[pk], branch, run_pk, run_pk)
         for pk in pks
         if pk not in known
@@ -99,11 +108,22 @@ def _flips(
     changed = [
         pk for pk in pks if pk in known and known[pk][0] != outcomes[pk] and known[pk][1] < run_pk
     ]
+    columns = (
+        "definition_pk",
+        "env_key",
+        "project",
+        "outcome",
+        "branch",
+        "since_run_pk",
+        "last_run_pk",
+    )
+    # Rows of tests created by this transaction cannot collide with anyone's: straight in.
+    insert_rows(session, table, columns, [row for row in first if row[0] in created])
     insert_rows(
         session,
         table,
-        ("definition_pk", "env_key", "project", "outcome", "branch", "since_run_pk", "last_run_pk"),
-        new,
+        columns,
+        [row for row in first if row[0] not in created],
         skip_conflicts=("definition_pk", "env_key"),
     )
     if changed:

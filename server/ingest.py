@@ -184,10 +184,11 @@ def _ingest(report: Report, session: AnySession) -> IngestRunResponse:
     if run_pk is None:
         session.rollback()
         return IngestRunResponse(run_id=run.run_id, status="skipped", counts=_counts(report, 0, 0))
-    definition_pks, new_definitions = _upsert_definitions(session, report, run_pk, now)
+    definition_pks, created = _upsert_definitions(session, report, run_pk, now)
+    new_definitions = len(created)
     _insert_results(session, report.results, definition_pks, run_pk)
     groups = _upsert_failure_groups(session, report, run_pk, now)
-    update_aggregates(session, report, run_pk, definition_pks)
+    update_aggregates(session, report, run_pk, definition_pks, created)
     session.commit()
     if new_definitions >= 10_000 and session.get_bind().dialect.name == "postgresql":
         # Fresh statistics, or the planner keeps guessing for the next big upload's lookups
@@ -323,8 +324,9 @@ def _definition_row(result: TestResult) -> dict[str, Any]:
 
 def _upsert_definitions(
     session: AnySession, report: Report, run_pk: int, now: datetime
-) -> tuple[dict[str, int], int]:
-    """Make sure every test has a definition; returns ``test_id -> pk`` and how many are new."""
+) -> tuple[dict[str, int], set[int]]:
+    """Make sure every test has a definition; returns ``test_id -> pk`` and the pks of the
+    definitions this transaction created (no other transaction can know them yet)."""
     project = report.run.project
     wanted = {result.test_id: result for result in report.results}
     ids = sorted(wanted)  # one lock order for every writer: no deadlocks between runs
@@ -348,7 +350,7 @@ def _upsert_definitions(
             )
 
     missing = [test_id for test_id in ids if test_id not in known]
-    new_definitions = 0
+    inserted: list[tuple[int, Any]] = []
     if missing:
         rows_to_insert = []
         for test_id in missing:
@@ -384,7 +386,6 @@ def _upsert_definitions(
                 )
             ):
                 known[test_id] = pk
-        new_definitions = len(inserted)
 
     created = set(missing)
     existing_pks = [known[test_id] for test_id in ids if test_id not in created]
@@ -403,7 +404,7 @@ def _upsert_definitions(
             ),
             [{f"b_{key}": value for key, value in row.items()} for row in changed],
         )
-    return known, new_definitions
+    return known, {pk for pk, _ in inserted}
 
 
 def _insert_results(
