@@ -26,6 +26,7 @@ from pytest_testviz.core.sidecar import RUNNER_MARKERS
 from .config import Settings
 from .database import AnySession, begin_write
 from .db import db
+from .history import previous_run
 from .models import IntegritySignal, Run, TestDefinition, TestResultRow
 
 log = logging.getLogger(__name__)
@@ -112,16 +113,7 @@ def _owner(definition: Any, rules: CodeOwners | None) -> tuple[str | None, str |
 def check_integrity(session: AnySession, run: Run, drop_threshold: float) -> list[IntegritySignal]:
     """Compare the run with the previous run of its project and branch; record signals."""
     session.execute(delete(IntegritySignal).where(IntegritySignal.run_pk == run.id))
-    previous = session.execute(
-        select(Run)
-        .where(
-            Run.project == run.project,
-            Run.branch.is_(None) if run.branch is None else Run.branch == run.branch,
-            Run.id < run.id,
-        )
-        .order_by(Run.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+    previous = previous_run(session, run)
     signals: list[IntegritySignal] = []
 
     def signal(

@@ -23,7 +23,6 @@ from .schemas import (
     RunList,
     RunSummary,
     SignalOut,
-    SignalTest,
     Totals,
 )
 
@@ -132,40 +131,19 @@ def run_detail(run: Run, per_page_default: int) -> RunDetail:
 def get_integrity(run_id: str) -> ResponseReturnValue:
     """The integrity signals recorded for one run."""
     run = get_run_or_404(run_id)
-    signals = (
+    signals = list(
         db.session.execute(
             select(IntegritySignal)
             .where(IntegritySignal.run_pk == run.id)
             .order_by(IntegritySignal.id)
-        )
-        .scalars()
-        .all()
+        ).scalars()
     )
-    previous_ids = {
-        pk: run_id
-        for pk, run_id in db.session.execute(
-            select(Run.id, Run.run_id).where(
-                Run.id.in_({s.previous_run_pk for s in signals if s.previous_run_pk})
-            )
-        )
-    }
+    ids = history.signal_run_ids(db.session, signals)
     body = IntegrityOut(
         run_id=run.run_id,
         integrity_state=run.integrity_state,
         mapping_state=run.mapping_state,
-        signals=[
-            SignalOut(
-                kind=s.kind,
-                severity=s.severity,
-                message=s.message,
-                session_id=s.session_id,
-                previous_run_id=previous_ids.get(s.previous_run_pk) if s.previous_run_pk else None,
-                test_count=s.test_count,
-                tests=[SignalTest(**t) for t in s.tests or []],
-                created_at=s.created_at,
-            )
-            for s in signals
-        ],
+        signals=[SignalOut(**history.signal_fields(s, ids)) for s in signals],
     )
     return body.model_dump(mode="json")
 

@@ -58,6 +58,18 @@ def _axis_label(value: float, unit: str) -> str:
     return f"{value:.2g}{unit}"
 
 
+def _frame(title: str, top_label: str) -> list[str]:
+    """The opening of a chart: the svg element, its title, the x axis, the top label."""
+    return [
+        f'<svg class="chart" role="img" viewBox="0 0 {WIDTH} {HEIGHT}" '
+        f'xmlns="http://www.w3.org/2000/svg" aria-label="{escape(title)}">',
+        f"<title>{escape(title)}</title>",
+        f'<line class="axis" x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" '
+        f'y2="{HEIGHT - PAD}"/>',
+        f'<text class="tick" x="2" y="{PAD + 4}">{escape(top_label)}</text>',
+    ]
+
+
 def line_chart(
     points: Sequence[Point],
     *,
@@ -74,27 +86,19 @@ def line_chart(
         return Markup('<p class="empty">No data yet.</p>')
     top = top if top is not None else max(values) or 1.0
     bottom = _floor_axis(min(values), top) if zoom else 0.0
-    parts = [
-        f'<svg class="chart" role="img" viewBox="0 0 {WIDTH} {HEIGHT}" '
-        f'xmlns="http://www.w3.org/2000/svg" aria-label="{escape(title)}">',
-        f"<title>{escape(title)}</title>",
-        f'<line class="axis" x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" '
-        f'y2="{HEIGHT - PAD}"/>',
-        f'<text class="tick" x="2" y="{PAD + 4}">{escape(_axis_label(top, unit))}</text>',
+    parts = _frame(title, _axis_label(top, unit))
+    parts.append(
         f'<text class="tick" x="2" y="{HEIGHT - PAD + 4}">'
-        f"{escape(_axis_label(bottom, unit))}</text>",
+        f"{escape(_axis_label(bottom, unit))}</text>"
+    )
+    placed = [
+        (point, _x(index, len(points)), _y(point.value, top, bottom))
+        for index, point in enumerate(points)
+        if point.value is not None
     ]
-    path: list[str] = []
-    for index, point in enumerate(points):
-        if point.value is None:
-            continue
-        x, y = _x(index, len(points)), _y(point.value, top, bottom)
-        path.append(f"{'M' if not path else 'L'}{x:.1f},{y:.1f}")
-    parts.append(f'<path class="line" d="{" ".join(path)}"/>')
-    for index, point in enumerate(points):
-        if point.value is None:
-            continue
-        x, y = _x(index, len(points)), _y(point.value, top, bottom)
+    path = " ".join(f"{'L' if i else 'M'}{x:.1f},{y:.1f}" for i, (_, x, y) in enumerate(placed))
+    parts.append(f'<path class="line" d="{path}"/>')
+    for point, x, y in placed:
         dot = (
             f'<circle class="dot" cx="{x:.1f}" cy="{y:.1f}" r="3">'
             f"<title>{escape(point.label)}</title></circle>"
@@ -114,14 +118,7 @@ def bar_chart(points: Sequence[Point], *, title: str, unit: str = "s") -> Markup
     top = max(values) or 1.0
     slot = (WIDTH - 2 * PAD) / max(len(points), 1)
     width = max(slot * 0.8, 1.0)
-    parts = [
-        f'<svg class="chart" role="img" viewBox="0 0 {WIDTH} {HEIGHT}" '
-        f'xmlns="http://www.w3.org/2000/svg" aria-label="{escape(title)}">',
-        f"<title>{escape(title)}</title>",
-        f'<line class="axis" x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" '
-        f'y2="{HEIGHT - PAD}"/>',
-        f'<text class="tick" x="2" y="{PAD + 4}">{escape(_axis_label(top, unit))}</text>',
-    ]
+    parts = _frame(title, _axis_label(top, unit))
     for index, point in enumerate(points):
         if point.value is None:
             continue

@@ -538,13 +538,17 @@ def _summaries(session: AnySession, groups: list[FailureGroup]) -> list[GroupSum
 
 def _tests_affected(session: AnySession, groups: list[FailureGroup]) -> dict[tuple[str, str], int]:
     found: dict[tuple[str, str], int] = {}
-    for group in groups:
-        found[(group.project, group.fingerprint)] = session.execute(
-            select(func.count()).where(
-                FailureGroupTest.project == group.project,
-                FailureGroupTest.fingerprint == group.fingerprint,
+    member = FailureGroupTest
+    for project in sorted({g.project for g in groups}):  # one grouped count per project
+        rows = session.execute(
+            select(member.fingerprint, func.count())
+            .where(
+                member.project == project,
+                member.fingerprint.in_({g.fingerprint for g in groups if g.project == project}),
             )
-        ).scalar_one()
+            .group_by(member.fingerprint)
+        )
+        found.update(((project, fingerprint), count) for fingerprint, count in rows)
     return found
 
 
@@ -640,21 +644,29 @@ def signals(
     )
 
 
+def signal_fields(signal: IntegritySignal, run_ids: dict[int, str]) -> dict[str, Any]:
+    """What the API says of a signal, with run pks turned into run ids."""
+    previous = signal.previous_run_pk
+    return {
+        "kind": signal.kind,
+        "severity": signal.severity,
+        "message": signal.message,
+        "session_id": signal.session_id,
+        "previous_run_id": run_ids.get(previous) if previous else None,
+        "test_count": signal.test_count,
+        "tests": [SignalTest(**t) for t in signal.tests or []],
+        "created_at": signal.created_at,
+    }
+
+
+def signal_run_ids(session: AnySession, found: list[IntegritySignal]) -> dict[int, str]:
+    return run_ids(session, [pk for s in found for pk in (s.run_pk, s.previous_run_pk)])
+
+
 def signal_items(session: AnySession, found: list[IntegritySignal]) -> list[SignalItem]:
-    ids = run_ids(session, [pk for s in found for pk in (s.run_pk, s.previous_run_pk)])
+    ids = signal_run_ids(session, found)
     return [
-        SignalItem(
-            run_id=ids.get(s.run_pk, ""),
-            project=s.project,
-            kind=s.kind,
-            severity=s.severity,
-            message=s.message,
-            session_id=s.session_id,
-            previous_run_id=ids.get(s.previous_run_pk) if s.previous_run_pk else None,
-            test_count=s.test_count,
-            tests=[SignalTest(**t) for t in s.tests or []],
-            created_at=s.created_at,
-        )
+        SignalItem(run_id=ids.get(s.run_pk, ""), project=s.project, **signal_fields(s, ids))
         for s in found
     ]
 
