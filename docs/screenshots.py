@@ -17,7 +17,6 @@ import hashlib
 import random
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -29,12 +28,11 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from werkzeug.serving import make_server  # noqa: E402
 
 import server.analysis  # noqa: E402
 import server.ingest  # noqa: E402
 from server import create_app  # noqa: E402
-from server.db import db  # noqa: E402
+from tests.server.helpers import serving  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 WIDTH = 1280
@@ -305,18 +303,8 @@ def serve(database_url: str) -> Iterator[str]:
     app = create_app(
         {"database_url": database_url, "watch": False, "analysis_in_background": False}
     )
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{http.server_port}"
-    finally:
-        http.shutdown()
-        thread.join(timeout=10)
-        http.server_close()
-        app.extensions["testviz"].analyzer.shutdown()
-        with app.app_context():
-            db.engine.dispose()
+    with serving(app, dispose=True) as url:
+        yield url
 
 
 def seed(url: str) -> dict[str, str]:

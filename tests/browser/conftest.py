@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -20,11 +19,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
 from server import create_app
-from server.db import db
 from tests.server.conftest import missing_service
+from tests.server.helpers import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 TIMEOUT_MS = 5000
@@ -174,18 +172,8 @@ def serve(database_url: str) -> Iterator[str]:
     app = create_app(
         {"database_url": database_url, "watch": False, "analysis_in_background": False}
     )
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-        app.extensions["testviz"].analyzer.shutdown()
-        with app.app_context():
-            db.engine.dispose()
+    with serving(app, dispose=True) as url:
+        yield url
 
 
 # A second project, sent first (so "webapp" is the newest and the overview's default): a test

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,10 +12,11 @@ import pytest
 from flask import Flask
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from werkzeug.serving import make_server
 
 from server import create_app
 from server.db import db
+
+from .helpers import serving
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "junit"
@@ -117,15 +117,8 @@ def runner(app: Flask) -> Any:
 @pytest.fixture
 def live_server(app: Flask) -> Iterator[str]:
     """The app served by a real HTTP server on 127.0.0.1, on a free port."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture

@@ -1,6 +1,36 @@
-"""Small builders of JUnit XML for server tests."""
+"""Small builders of JUnit XML for server tests, and the app served on loopback."""
 
 from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+
+from flask import Flask
+from werkzeug.serving import make_server
+
+from server.db import db
+
+
+@contextlib.contextmanager
+def serving(app: Flask, *, dispose: bool = False) -> Iterator[str]:
+    """``app`` on a real HTTP server on 127.0.0.1 (a free port), in a thread; yields its URL.
+
+    With ``dispose``, the app's analyzer and database engine are shut down afterwards too.
+    """
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+        if dispose:
+            app.extensions["testviz"].analyzer.shutdown()
+            with app.app_context():
+                db.engine.dispose()
 
 
 def junit(*cases: str, name: str = "suite", attrs: str = "") -> bytes:
