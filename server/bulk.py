@@ -1,17 +1,18 @@
 """Fast bulk writes: ``COPY`` on PostgreSQL, one prepared ``executemany`` on SQLite.
 
 An ingest writes one row per test; going through SQLAlchemy's per-row parameter handling
-costs more than the database itself. These helpers still use SQLAlchemy's own bind
-processors per column, so what lands in the table is exactly what the ORM would write.
+costs more than the database itself. Callers hand these helpers rows that are ready for the
+driver, converted with the column types' own bind processors (:func:`bind_processor`), so
+what lands in the table is exactly what the ORM would write.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, Table
+from sqlalchemy import Column, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .database import AnySession
@@ -58,43 +59,16 @@ def _driver_errors() -> tuple[type[Exception], ...]:
 DRIVER_ERRORS = _driver_errors()
 
 
-def _processors(
-    table: Table, columns: Sequence[str], dialect: Any
-) -> list[Callable[[Any], Any] | None]:
-    processors: list[Callable[[Any], Any] | None] = []
-    for name in columns:
-        column_type = table.c[name].type
-        process: Callable[[Any], Any] | None = column_type.dialect_impl(dialect).bind_processor(
-            dialect
-        )
-        if process is not None and isinstance(column_type, JSON):
-            process = _empty_list_first(process)
-        processors.append(process)
-    return processors
+def bind_processor(session: AnySession, column: Column[Any]) -> Callable[[Any], Any]:
+    """The column type's conversion of a Python value into what the driver takes, so that
+    callers of the writers below can hand them ready rows (and convert a constant once)."""
+    dialect = session.get_bind().dialect
+    process: Callable[[Any], Any] | None = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return process if process is not None else _unchanged
 
 
-def _empty_list_first(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """Most JSON values here are empty lists: skip the serializer for those."""
-
-    def processed(value: Any) -> Any:
-        return "[]" if value == [] else process(value)
-
-    return processed
-
-
-def _processed(
-    rows: Iterable[Row], processors: list[Callable[[Any], Any] | None]
-) -> Iterable[tuple[Any, ...]]:
-    active = [(index, proc) for index, proc in enumerate(processors) if proc is not None]
-    if not active:
-        yield from (tuple(row) for row in rows)
-        return
-    for row in rows:
-        values = list(row)
-        for index, proc in active:
-            if values[index] is not None:
-                values[index] = proc(values[index])
-        yield tuple(values)
+def _unchanged(value: Any) -> Any:
+    return value
 
 
 def insert_rows(
@@ -105,7 +79,8 @@ def insert_rows(
     *,
     skip_conflicts: Sequence[str] = (),
 ) -> None:
-    """Append ``rows`` (tuples in ``columns`` order) to ``table``, in the open transaction.
+    """Append ``rows`` (tuples in ``columns`` order, values as the driver takes them: see
+    :func:`bind_processor`) to ``table``, in the open transaction.
 
     With ``skip_conflicts`` (the columns of a unique constraint), a row whose key another
     transaction inserted meanwhile is skipped instead of failing the insert.
@@ -115,7 +90,6 @@ def insert_rows(
     connection = session.connection()
     dialect = connection.dialect
     raw: Any = connection.connection.dbapi_connection
-    values = list(_processed(rows, _processors(table, columns, dialect)))
     names = ", ".join(columns)
     on_conflict = f" ON CONFLICT ({', '.join(skip_conflicts)}) DO NOTHING" if skip_conflicts else ""
     if dialect.name == "postgresql":
@@ -127,7 +101,7 @@ def insert_rows(
                     f"(LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
                 )
             with cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
-                for row in values:
+                for row in rows:
                     copy.write_row(row)
             if skip_conflicts:
                 cursor.execute(
@@ -141,7 +115,7 @@ def insert_rows(
     try:
         cursor.executemany(
             f"INSERT INTO {table.name} ({names}) VALUES ({marks}){on_conflict}",  # noqa: S608
-            values,
+            rows,
         )
     finally:
         cursor.close()
@@ -182,6 +156,21 @@ def select_in(
         cursor.close()
 
 
+def execute_in(session: AnySession, sql: str, fixed: Sequence[Any], keys: Sequence[Any]) -> None:
+    """Run ``sql`` (with ``IN ({keys})``, written with ``?`` marks; ``fixed`` fills the marks
+    before it) for every chunk of ``keys``, through the driver: for bulk updates."""
+    connection = session.connection()
+    raw: Any = connection.connection.dbapi_connection
+    mark = "%s" if connection.dialect.name == "postgresql" else "?"
+    cursor = raw.cursor()
+    try:
+        for chunk in chunks(keys):
+            statement = sql.replace("?", mark).format(keys=", ".join(mark for _ in chunk))
+            cursor.execute(statement, (*fixed, *chunk))
+    finally:
+        cursor.close()
+
+
 def insert_new_returning(
     session: AnySession,
     table: Table,
@@ -190,8 +179,9 @@ def insert_new_returning(
     conflict: Sequence[str],
     key: str,
 ) -> list[tuple[int, Any]]:
-    """Insert rows whose ``conflict`` columns are not taken yet; return ``(id, key)`` of those
-    inserted. Rows another transaction inserted meanwhile are skipped, not an error."""
+    """Insert rows (ready, as for :func:`insert_rows`) whose ``conflict`` columns are not taken
+    yet; return ``(id, key)`` of those inserted. Rows another transaction inserted meanwhile
+    are skipped, not an error."""
     if not rows:
         return []
     connection = session.connection()
@@ -199,7 +189,6 @@ def insert_new_returning(
     raw: Any = connection.connection.dbapi_connection
     names = ", ".join(columns)
     on_conflict = f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
-    values = list(_processed(rows, _processors(table, columns, dialect)))
     if dialect.name == "postgresql":
         staging = f"testviz_stage_{table.name}"
         with raw.cursor() as cursor:
@@ -208,7 +197,7 @@ def insert_new_returning(
                 f"(LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
             )
             with cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
-                for row in values:
+                for row in rows:
                     copy.write_row(row)
             cursor.execute(
                 f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {staging} "  # noqa: S608
@@ -226,7 +215,7 @@ def insert_new_returning(
         (before,) = cursor.fetchone()
         cursor.executemany(
             f"INSERT INTO {table.name} ({names}) VALUES ({marks}) {on_conflict}",  # noqa: S608
-            values,
+            rows,
         )
         cursor.execute(f"SELECT id, {key} FROM {table.name} WHERE id > ?", (before,))  # noqa: S608
         return [(int(pk), value) for pk, value in cursor.fetchall()]
