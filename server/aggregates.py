@@ -15,13 +15,14 @@ here beyond its failures.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select
 
 from pytest_testviz.core import Report
 
-from .bulk import chunks, dialect_insert, insert_rows, select_in
+from .bulk import chunks, execute_rows, insert_rows, select_in
 from .database import AnySession
 from .models import FailureGroupTest, FlakyEvidence, Run, TestEnvStatus, TestResultRow
 
@@ -66,13 +67,16 @@ def update_aggregates(
     evidence += _flips(session, report, run_pk, outcomes, created)
     if report.run.git_sha:
         evidence += _same_sha(session, report, run_pk, outcomes)
-    if evidence:
-        session.execute(
-            dialect_insert(session, FlakyEvidence.__table__).on_conflict_do_nothing(
-                index_elements=["definition_pk", "run_pk", "kind"]
-            ),
-            [{"project": project, "run_pk": run_pk, **row} for row in evidence],
-        )
+    insert_rows(
+        session,
+        FlakyEvidence.__table__,
+        ("project", "run_pk", "definition_pk", "kind", "detail"),
+        [
+            (project, run_pk, row["definition_pk"], row["kind"], json.dumps(row["detail"]))
+            for row in evidence
+        ],
+        on_conflict=("definition_pk", "run_pk", "kind"),
+    )
     _failure_group_tests(session, project, run_pk, fingerprints)
 
 
@@ -124,24 +128,14 @@ def _flips(
         table,
         columns,
         [row for row in first if row[0] not in created],
-        skip_conflicts=("definition_pk", "env_key"),
+        on_conflict=("definition_pk", "env_key"),
     )
-    if changed:
-        session.execute(
-            update(table)
-            .where(
-                table.c.definition_pk == bindparam("b_pk"),
-                table.c.env_key == env_key,
-                table.c.last_run_pk < run_pk,
-            )
-            .values(
-                outcome=bindparam("b_outcome"),
-                branch=branch,
-                since_run_pk=run_pk,
-                last_run_pk=run_pk,
-            ),
-            [{"b_pk": pk, "b_outcome": outcomes[pk]} for pk in changed],
-        )
+    execute_rows(
+        session,
+        "UPDATE test_env_status SET outcome = ?, branch = ?, since_run_pk = ?, last_run_pk = ?"
+        " WHERE definition_pk = ? AND env_key = ? AND last_run_pk < ?",
+        [(outcomes[pk], branch, run_pk, run_pk, pk, env_key, run_pk) for pk in changed],
+    )
     return [
         {
             "definition_pk": pk,
@@ -201,27 +195,15 @@ def _same_sha(
 def _failure_group_tests(
     session: AnySession, project: str, run_pk: int, fingerprints: dict[tuple[str, int], int]
 ) -> None:
-    if not fingerprints:
-        return
-    table = FailureGroupTest.__table__
-    statement = dialect_insert(session, table)
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["project", "fingerprint", "definition_pk"],
-            set_={
-                "occurrences": table.c.occurrences + statement.excluded.occurrences,
-                "last_run_pk": statement.excluded.last_run_pk,
-            },
-        ),
+    insert_rows(
+        session,
+        FailureGroupTest.__table__,
+        ("project", "fingerprint", "definition_pk", "occurrences", "first_run_pk", "last_run_pk"),
         [
-            {
-                "project": project,
-                "fingerprint": fingerprint,
-                "definition_pk": pk,
-                "occurrences": count,
-                "first_run_pk": run_pk,
-                "last_run_pk": run_pk,
-            }
-            for (fingerprint, pk), count in sorted(fingerprints.items())
+            (project, fingerprint, pk, count, run_pk, run_pk)
+            for (fingerprint, pk), count in fingerprints.items()
         ],
+        on_conflict=("project", "fingerprint", "definition_pk"),
+        update="occurrences = failure_group_tests.occurrences + excluded.occurrences,"
+        " last_run_pk = excluded.last_run_pk",
     )

@@ -77,13 +77,17 @@ def insert_rows(
     columns: Sequence[str],
     rows: Sequence[Row],
     *,
-    skip_conflicts: Sequence[str] = (),
+    on_conflict: Sequence[str] = (),
+    update: str = "",
 ) -> None:
     """Append ``rows`` (tuples in ``columns`` order, values as the driver takes them: see
     :func:`bind_processor`) to ``table``, in the open transaction.
 
-    With ``skip_conflicts`` (the columns of a unique constraint), a row whose key another
-    transaction inserted meanwhile is skipped instead of failing the insert.
+    With ``on_conflict`` (the columns of a unique constraint), a row whose key is taken
+    (by another transaction meanwhile, say) is skipped instead of failing the insert, or,
+    given ``update`` (an SQL ``SET`` list, which may name ``excluded.column``), updates the
+    row that holds the key. The rows are written in key order, the same lock order for
+    every writer, and must not repeat a key.
     """
     if not rows:
         return
@@ -91,11 +95,15 @@ def insert_rows(
     dialect = connection.dialect
     raw: Any = connection.connection.dbapi_connection
     names = ", ".join(columns)
-    on_conflict = f" ON CONFLICT ({', '.join(skip_conflicts)}) DO NOTHING" if skip_conflicts else ""
+    keys = ", ".join(on_conflict)
+    conflict = ""
+    if on_conflict:
+        action = f"DO UPDATE SET {update}" if update else "DO NOTHING"
+        conflict = f" ON CONFLICT ({keys}) {action}"
     if dialect.name == "postgresql":
-        target = f"testviz_stage_{table.name}" if skip_conflicts else table.name
+        target = f"testviz_stage_{table.name}" if on_conflict else table.name
         with raw.cursor() as cursor:
-            if skip_conflicts:
+            if on_conflict:
                 cursor.execute(
                     f"CREATE TEMP TABLE IF NOT EXISTS {target} "
                     f"(LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
@@ -103,20 +111,38 @@ def insert_rows(
             with cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
-            if skip_conflicts:
+            if on_conflict:
                 cursor.execute(
-                    f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {target}"  # noqa: S608
-                    f" ORDER BY {', '.join(skip_conflicts)}{on_conflict}"
+                    f"INSERT INTO {table.name} ({names})"  # noqa: S608
+                    f" SELECT {names} FROM {target} ORDER BY {keys}{conflict}"
                 )
                 cursor.execute(f"TRUNCATE {target}")
         return
+    if on_conflict:
+        order = [columns.index(name) for name in on_conflict]
+        rows = sorted(rows, key=lambda row: [row[index] for index in order])
     marks = ", ".join("?" for _ in columns)
     cursor = raw.cursor()
     try:
         cursor.executemany(
-            f"INSERT INTO {table.name} ({names}) VALUES ({marks}){on_conflict}",  # noqa: S608
+            f"INSERT INTO {table.name} ({names}) VALUES ({marks}){conflict}",  # noqa: S608
             rows,
         )
+    finally:
+        cursor.close()
+
+
+def execute_rows(session: AnySession, sql: str, rows: Sequence[Row]) -> None:
+    """``sql`` (with ``?`` marks) once per row, through the driver: for bulk updates."""
+    if not rows:
+        return
+    connection = session.connection()
+    raw: Any = connection.connection.dbapi_connection
+    if connection.dialect.name == "postgresql":
+        sql = sql.replace("?", "%s")
+    cursor = raw.cursor()
+    try:
+        cursor.executemany(sql, rows)
     finally:
         cursor.close()
 

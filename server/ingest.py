@@ -374,7 +374,6 @@ def _upsert_definitions(
     missing = [test_id for test_id in ids if test_id not in known]
     inserted: list[tuple[int, Any]] = []
     if missing:
-        json_list = _json_list(session, table.c.declared_tags)
         rows_to_insert = []
         for test_id in missing:
             result = wanted[test_id]
@@ -392,8 +391,8 @@ def _upsert_definitions(
                     line,
                     source_hash,
                     owner,
-                    json_list(tags),
-                    json_list(markers),
+                    _json_list(tags),
+                    _json_list(markers),
                     digests[test_id],
                     "[]",  # tags: mapping resolution decides them
                     stamp,
@@ -450,11 +449,10 @@ def _has_definitions(session: AnySession, project: str) -> bool:
     )
 
 
-def _json_list(session: AnySession, column: Any) -> Callable[[list[str]], Any]:
-    """The column's JSON for a list, with the common empty list spelled out once."""
-    process = bind_processor(session, column)
-    empty = process([])
-    return lambda values: process(values) if values else empty
+def _json_list(values: list[str]) -> str:
+    """A list as the text of a JSON column, as SQLAlchemy's default serializer writes it
+    (text, so that PostgreSQL's ``COPY`` takes it as it is); most lists are empty."""
+    return json.dumps(values) if values else "[]"
 
 
 def _insert_results(
@@ -479,44 +477,64 @@ def _insert_results(
     insert_rows(session, TestResultRow.__table__, _RESULT_COLUMNS, rows)
 
 
+_GROUP_COLUMNS = (
+    "project",
+    "fingerprint",
+    "error_type",
+    "example_message",
+    "example_text",
+    "occurrences",
+    "runs_affected",
+    "first_seen_at",
+    "last_seen_at",
+    "first_run_pk",
+    "last_run_pk",
+)
+
+
 def _upsert_failure_groups(session: AnySession, report: Report, run_pk: int, now: datetime) -> int:
     """Count this run's failures into their groups (project x fingerprint)."""
-    groups: dict[str, dict[str, Any]] = {}
+    occurrences: dict[str, int] = {}
+    examples: dict[str, TestResult] = {}
     for result in report.results:
-        if result.fingerprint is None:
-            continue
-        group = groups.get(result.fingerprint)
-        if group is None:
-            groups[result.fingerprint] = {
-                "project": report.run.project,
-                "fingerprint": result.fingerprint,
-                "error_type": (result.error_type or None) and result.error_type[:512],
-                "example_message": _cap(result.message),
-                "example_text": _cap(result.text),
-                "occurrences": 1,
-                "runs_affected": 1,
-                "first_seen_at": now,
-                "last_seen_at": now,
-                "first_run_pk": run_pk,
-                "last_run_pk": run_pk,
-            }
-        else:
-            group["occurrences"] += 1
-    if not groups:
+        fingerprint = result.fingerprint
+        if fingerprint is not None:
+            if fingerprint in occurrences:
+                occurrences[fingerprint] += 1
+            else:
+                occurrences[fingerprint] = 1
+                examples[fingerprint] = result
+    if not occurrences:
         return 0
     table = FailureGroup.__table__
-    statement = dialect_insert(session, table)
-    excluded = statement.excluded
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["project", "fingerprint"],
-            set_={
-                "occurrences": table.c.occurrences + excluded.occurrences,
-                "runs_affected": table.c.runs_affected + 1,
-                "last_seen_at": excluded.last_seen_at,
-                "last_run_pk": excluded.last_run_pk,
-            },
-        ),
-        [groups[key] for key in sorted(groups)],
+    stamp = bind_processor(session, table.c.last_seen_at)(now)
+    project = report.run.project
+    rows = []
+    for fingerprint, example in examples.items():
+        error_type = example.error_type
+        rows.append(
+            (
+                project,
+                fingerprint,
+                error_type[:512] if error_type else None,
+                _cap(example.message),
+                _cap(example.text),
+                occurrences[fingerprint],
+                1,  # runs_affected
+                stamp,
+                stamp,
+                run_pk,
+                run_pk,
+            )
+        )
+    insert_rows(
+        session,
+        table,
+        _GROUP_COLUMNS,
+        rows,
+        on_conflict=("project", "fingerprint"),
+        update="occurrences = failure_groups.occurrences + excluded.occurrences,"
+        " runs_affected = failure_groups.runs_affected + 1,"
+        " last_seen_at = excluded.last_seen_at, last_run_pk = excluded.last_run_pk",
     )
-    return len(groups)
+    return len(rows)
