@@ -128,6 +128,8 @@ class TestDefinition(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (
         UniqueConstraint("project", "test_id"),
         Index("ix_test_definitions_project_source_hash", "project", "source_hash"),
+        # Room for each run's last-seen update beside the old row (see migration 0004).
+        {"postgresql_with": {"fillfactor": 60}},
     )
 
 

@@ -109,3 +109,18 @@ def test_upgrade_to_0002_backfills_what_the_pages_need(engine: Engine) -> None:
             (2, "linux", "pass"),
             (2, "macos", "pass"),
         ]
+
+
+@pytest.mark.postgres
+def test_definitions_leave_room_for_last_seen_updates(postgres_url: str) -> None:
+    """Migrated and freshly created schemas both get the fill factor (HOT updates)."""
+    engine = create_engine(postgres_url)
+    try:
+        upgrade_database(engine)
+        with engine.connect() as connection:
+            options = connection.execute(
+                text("SELECT reloptions FROM pg_class WHERE relname = 'test_definitions'")
+            ).scalar()
+        assert options == ["fillfactor=60"]
+    finally:
+        engine.dispose()
