@@ -37,7 +37,9 @@ _DATE = re.compile(
 )
 _TIME = re.compile(r"\d(?<!\w\d)\d?:\d{2}:\d{2}(?:[.,]\d+)?\b")
 _ADDR = re.compile(r"0(?<!\w0)x[0-9a-fA-F]{4,}\b")
-_DURATION = re.compile(r"\b\d+(?:\.\d+)?\s?(?:ns|us|µs|ms|s|sec|secs|seconds?|minutes?|mins?)\b")
+_DURATION = re.compile(
+    r"\d(?<!\w\d)\d*(?:\.\d+)?\s?(?:ns|us|µs|ms|s|sec|secs|seconds?|minutes?|mins?)\b"
+)
 _PID = re.compile(r"(?i)\b(pid|process|thread|tid)([\s:=#]+)\d+\b")
 _PORT_WORD = re.compile(r"(?i)\b(port)([\s:=#]+)\d+\b")
 # Line (and column) numbers: "line 42", "file.py:42", "File.java:42", "file.js:4:46".
@@ -189,6 +191,25 @@ def error_fingerprint(
     """
     if not (error_type or message or text):
         return None
+    inputs = (error_type, message, text)
+    fingerprint = _FINGERPRINTS.get(inputs)
+    if fingerprint is None:
+        fingerprint = _fingerprint(error_type, message, text)
+        if len(message or "") + len(text or "") <= _FINGERPRINTED_LONGEST:
+            if len(_FINGERPRINTS) >= _FINGERPRINTED_KEPT:
+                _FINGERPRINTS.clear()
+            _FINGERPRINTS[inputs] = fingerprint
+    return fingerprint
+
+
+#: Failures recur (the same test failing the same way in run after run, a parameterized test
+#: failing alike): the fingerprints of recent inputs are kept, keyed on the exact inputs.
+_FINGERPRINTS: dict[tuple[str | None, str | None, str | None], str] = {}
+_FINGERPRINTED_KEPT = 2048  # entries, before the cache starts again
+_FINGERPRINTED_LONGEST = 8192  # characters of message and text worth keeping
+
+
+def _fingerprint(error_type: str | None, message: str | None, text: str | None) -> str:
     kind = error_type_of(error_type, message) or ""
     first_lines = (message or "").strip()
     if not first_lines and text:

@@ -38,6 +38,8 @@ _MAX_DEPTH = 256
 #: limit, which long system-out needs).
 _MAX_ELEMENT_DEPTH = 2048  # libxml2's own limit under XML_PARSE_HUGE
 _INF = math.inf
+_new = object.__new__
+_init = TestResult.__init__
 #: How many test names' parts are kept for reuse before the cache starts again.
 _NAMES_CACHED = 1 << 16
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
@@ -125,7 +127,7 @@ class JUnitReader:
         self.nameless = 0
         self._seen: dict[str, int] = {}
         #: Per classname: the file it implies and the hashed identity prefix (tests share them).
-        self._classes: dict[str, tuple[str | None, hashlib._Hash]] = {}
+        self._classes: dict[str, tuple[str | None, bool, hashlib._Hash]] = {}
         #: The chunks read before the root element, to find its line if it is refused.
         self._head: list[bytes] = []
 
@@ -347,6 +349,17 @@ class _Handler:
 
     def start(self, tag: str, attrib: Mapping[str, str]) -> None:
         depth = self.depth = self.depth + 1
+        if tag == "testcase" and 1 < depth <= _MAX_ELEMENT_DEPTH:
+            # The common case, inlined. Its attributes are read only by ``_result``, which
+            # decodes an "&" in them (below) itself.
+            if self.case is not None:
+                self.outer.append((self.case, self.case_depth, self.kids))
+                self.child_depth = self.leaf_depth = -1
+            self.case = attrib
+            self.case_depth = depth
+            self.kids = None
+            self.buf.clear()
+            return
         if depth > _MAX_ELEMENT_DEPTH:
             raise JUnitParseError(
                 self.reader.name, f"elements nested deeper than {_MAX_ELEMENT_DEPTH} levels"
@@ -537,10 +550,25 @@ class _Handler:
         raw_name = get("name")
         raw_classname = get("classname")
         time = get("time")
-        if len(attrib) == 3 and raw_name is not None and raw_classname is not None and time:
-            # The common case: no other attribute to look for.
+        if (
+            len(attrib) == 3
+            and raw_name is not None
+            and raw_classname is not None
+            and time
+            and "&" not in raw_name
+            and "&" not in raw_classname
+            and "&" not in time
+        ):
+            # The common case: no other attribute to look for, and none to decode.
             file = line = status_attribute = value_param = None
         else:
+            if "&" in "".join(attrib.values()):
+                # libxml2 hands a target "&" in an attribute value as "&#38;" (see ``start``).
+                attrib = {key: value.replace("&#38;", "&") for key, value in attrib.items()}
+                get = attrib.get
+                raw_name = get("name")
+                raw_classname = get("classname")
+                time = get("time")
             if raw_name is None and raw_classname is None:
                 self.reader.nameless += 1
                 return None
@@ -560,28 +588,32 @@ class _Handler:
                     self.names.clear()
                 self.names[name] = named
         key, base_name, params = named
-        # What depends on the classname alone.
+        # What depends on the classname alone: the file it implies, whether that is a Python
+        # file, and the identity's hashed prefix.
         cached = self.classes.get(classname)
         if cached is None:
+            inferred = infer_path(classname)
             cached = self.classes[classname] = (
-                infer_path(classname),
+                inferred,
+                inferred is not None and inferred.endswith(".py"),
                 class_prefix(self.project, classname),
             )
-        inferred, prefix = cached
+        inferred, python, prefix = cached
+        if file:
+            python = file.endswith(".py")
+        else:
+            file = inferred
 
-        file = file or inferred
         frame = self.frame
         if frame is None:
-            foldable = False
+            # Python runners (pytest, unittest) name tests uniquely: repeats are retries.
+            foldable = python
             suite: tuple[str, ...] = ()
         else:
             foldable = frame.foldable
             suite = frame.suite.path
-        if not foldable and file is not None and file.endswith(".py"):
-            # Python runners (pytest, unittest) name tests uniquely: repeats are retries.
-            foldable = True
-            if frame:
-                frame.foldable = True
+            if python and not foldable:
+                foldable = frame.foldable = True
 
         # identity.test_id, from the classname's hashed prefix and the name's normalised bytes.
         digest = prefix.copy()
@@ -605,8 +637,10 @@ class _Handler:
 
         if kids is None and not status_attribute:
             # Passed, and nothing else to read (most testcases). Positional, in TestResult's
-            # field order: much cheaper than keywords.
-            return TestResult(
+            # field order, and ``__init__`` called directly: much cheaper than keywords.
+            result = _new(TestResult)
+            _init(
+                result,
                 identity,  # test_id
                 name,
                 classname,
@@ -632,6 +666,7 @@ class _Handler:
                 None,  # source_hash
                 occurrence,
             )
+            return result
 
         status, error_type, message, text, system_out, system_err, attempts, properties, flaky = (
             self._outcome(attrib, kids, status_attribute)
@@ -645,7 +680,9 @@ class _Handler:
             flaky = False
         else:
             error_type = None
-        return TestResult(
+        result = _new(TestResult)
+        _init(
+            result,
             identity,
             name,
             classname,
@@ -671,6 +708,7 @@ class _Handler:
             None,  # source_hash
             occurrence,
         )
+        return result
 
     def _outcome(
         self, attrib: Mapping[str, str], kids: list[_Kid] | None, status_attribute: str | None

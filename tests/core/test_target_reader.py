@@ -173,11 +173,14 @@ _ORIGINAL_MASKS = {
     r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b",
     "_TIME": r"\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?\b",
     "_ADDR": r"\b0x[0-9a-fA-F]{4,}\b",
+    "_DURATION": r"\b\d+(?:\.\d+)?\s?(?:ns|us|µs|ms|s|sec|secs|seconds?|minutes?|mins?)\b",
 }
 _SAMPLES = [
     "at 2026-11-29T08:00:00.123+01:00 and x2026-11-29 and 12026-11-29 and 2026-11-299",
     "12:34:56 1:02:03,5 a12:34:56 123:45:67 _1:22:33 ٣:22:33 ١٢:٣٤:٥٦",
     "0x7fc48e6f5c7d x0x1234 0x12 _0x1234 00x1234 0x1234g 0x12345",
+    "3s 3.5s x3s _3s 3 s 3sec 12ms 1.2.3s 3.s .5s 5µs 5 µs a1.5s 1.5x 10 minutes 3secs",
+    "\u0663s x\u0661\u0662ms \u0661\u0662 ms",
     "",
 ]
 
@@ -218,6 +221,18 @@ def test_normalised_messages_are_cached_without_changing_them() -> None:
 
     assert fp_module._NORMALISED[message] == fp_module.normalise_message(message)
     assert fp_module.error_fingerprint("E", message) == first
+
+
+def test_fingerprints_are_remembered_on_their_exact_inputs() -> None:
+    fp_module._FINGERPRINTS.clear()
+    first = fp_module.error_fingerprint("E", "boom at 0x7fc48e6f5c7d", "a.py:3: in f")
+
+    assert fp_module._FINGERPRINTS[("E", "boom at 0x7fc48e6f5c7d", "a.py:3: in f")] == first
+    assert first == fp_module._fingerprint("E", "boom at 0x7fc48e6f5c7d", "a.py:3: in f")
+    assert fp_module.error_fingerprint("E", "boom at 0x7fc48e6f5c7d", "a.py:3: in f") == first
+    long_text = "x" * (fp_module._FINGERPRINTED_LONGEST + 1)
+    fp_module.error_fingerprint("E", None, long_text)
+    assert ("E", None, long_text) not in fp_module._FINGERPRINTS
 
 
 def test_totals_count_like_add() -> None:
