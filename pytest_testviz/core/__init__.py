@@ -1,14 +1,75 @@
 """The core shared by the plugin, the CLI and the server: one parser, one identity, one
-fingerprint, one sidecar format."""
+fingerprint, one sidecar format.
 
-from .errors import JUnitParseError, SidecarError, TestvizInputError
-from .fingerprint import _extract_error_fingerprint, error_fingerprint, normalise_message
-from .identity import canonical_identity, content_run_id, test_id
-from .junit import DEFAULT_MAX_OUTPUT, JUnitReader
-from .names import infer_path, split_params
-from .report import DEFAULT_PROJECT, fold_repeats, parse_junit_xml
-from .results import Attempt, DeclaredTotals, Report, RunInfo, Status, Suite, TestResult, Totals
-from .sidecar import Sidecar, TestMeta, find_sidecar, load_sidecar, parse_sidecar, sidecar_path
+The names below are imported on first use (PEP 562): the pytest plugin needs only a few
+modules of the core, and every pytest run with the plugin on would otherwise pay for the XML
+reader and lxml too.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .errors import JUnitParseError, SidecarError, TestvizInputError
+    from .fingerprint import _extract_error_fingerprint, error_fingerprint, normalise_message
+    from .identity import canonical_identity, content_run_id, test_id
+    from .junit import DEFAULT_MAX_OUTPUT, JUnitReader
+    from .names import infer_path, split_params
+    from .report import DEFAULT_PROJECT, fold_repeats, parse_junit_xml
+    from .results import (
+        Attempt,
+        DeclaredTotals,
+        Report,
+        RunInfo,
+        Status,
+        Suite,
+        TestResult,
+        Totals,
+    )
+    from .sidecar import (
+        Sidecar,
+        TestMeta,
+        find_sidecar,
+        load_sidecar,
+        parse_sidecar,
+        sidecar_path,
+    )
+
+#: Each public name and the module of the core that defines it.
+_HOMES = {
+    "JUnitParseError": "errors",
+    "SidecarError": "errors",
+    "TestvizInputError": "errors",
+    "_extract_error_fingerprint": "fingerprint",
+    "error_fingerprint": "fingerprint",
+    "normalise_message": "fingerprint",
+    "canonical_identity": "identity",
+    "content_run_id": "identity",
+    "test_id": "identity",
+    "DEFAULT_MAX_OUTPUT": "junit",
+    "JUnitReader": "junit",
+    "infer_path": "names",
+    "split_params": "names",
+    "DEFAULT_PROJECT": "report",
+    "fold_repeats": "report",
+    "parse_junit_xml": "report",
+    "Attempt": "results",
+    "DeclaredTotals": "results",
+    "Report": "results",
+    "RunInfo": "results",
+    "Status": "results",
+    "Suite": "results",
+    "TestResult": "results",
+    "Totals": "results",
+    "Sidecar": "sidecar",
+    "TestMeta": "sidecar",
+    "find_sidecar": "sidecar",
+    "load_sidecar": "sidecar",
+    "parse_sidecar": "sidecar",
+    "sidecar_path": "sidecar",
+}
 
 __all__ = [
     "DEFAULT_MAX_OUTPUT",
@@ -42,3 +103,16 @@ __all__ = [
     "split_params",
     "test_id",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value  # once found, an ordinary module attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOMES})

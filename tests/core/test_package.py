@@ -1,0 +1,35 @@
+"""The core's public names load on first use, and the plugin's modules do without the reader."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import pytest_testviz.core as core
+
+
+@pytest.mark.parametrize("name", core.__all__)
+def test_every_public_name_resolves_to_its_home_module(name: str) -> None:
+    value = getattr(core, name)
+    home = core._HOMES[name]
+    assert value is getattr(sys.modules[f"pytest_testviz.core.{home}"], name)
+
+
+def test_public_names_and_their_homes_agree() -> None:
+    assert sorted(core.__all__) == sorted(core._HOMES)
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        core.nothing_here  # noqa: B018
+
+
+def test_the_plugins_modules_do_not_load_the_xml_reader() -> None:
+    """Every pytest run with the plugin switched on imports these: lxml stays out."""
+    code = (
+        "import sys, pytest_testviz.session, pytest_testviz.writer;"
+        "print(sorted(m for m in ('lxml', 'pytest_testviz.core.junit') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
