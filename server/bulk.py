@@ -163,36 +163,51 @@ def raw_select(session: AnySession, sql: str, params: Sequence[Any]) -> list[tup
         cursor.close()
 
 
+#: Keys per statement on PostgreSQL, where they travel as one array parameter.
+ARRAY_CHUNK = 20_000
+
+
+def _in_statements(
+    session: AnySession, sql: str, fixed: Sequence[Any], keys: Sequence[Any]
+) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    """``sql`` (with ``IN ({keys})`` and ``?`` marks) and its parameters, per chunk of keys.
+
+    PostgreSQL gets ``= ANY(%s)`` with the chunk as one array: one short statement to parse
+    and plan for thousands of keys. SQLite gets a mark per key, within its variable limit.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        statement = sql.replace("?", "%s").replace("IN ({keys})", "= ANY(%s)")
+        for chunk in chunks(keys, ARRAY_CHUNK):
+            yield statement, (*fixed, list(chunk))
+        return
+    for chunk in chunks(keys):
+        yield sql.format(keys=", ".join("?" for _ in chunk)), (*fixed, *chunk)
+
+
 def select_in(
     session: AnySession, sql: str, fixed: Sequence[Any], keys: Sequence[Any]
 ) -> Iterator[tuple[Any, ...]]:
-    """Rows of ``sql`` (ending in ``IN ({keys})``, written with ``?`` marks) for every chunk
-    of ``keys``, through the driver: no statement compiling per chunk. Values come back as
-    the driver gives them, so select only plain columns."""
-    connection = session.connection()
-    raw: Any = connection.connection.dbapi_connection
-    mark = "%s" if connection.dialect.name == "postgresql" else "?"
+    """Rows of ``sql`` (ending in ``IN ({keys})``, written with ``?`` marks; ``fixed`` fills
+    the marks before it) for every chunk of ``keys``, through the driver: no statement
+    compiling per chunk. Values come back as the driver gives them, so select only plain
+    columns, and keys of one type."""
+    raw: Any = session.connection().connection.dbapi_connection
     cursor = raw.cursor()
     try:
-        for chunk in chunks(keys):
-            statement = sql.replace("?", mark).format(keys=", ".join(mark for _ in chunk))
-            cursor.execute(statement, (*fixed, *chunk))
+        for statement, params in _in_statements(session, sql, fixed, keys):
+            cursor.execute(statement, params)
             yield from cursor.fetchall()
     finally:
         cursor.close()
 
 
 def execute_in(session: AnySession, sql: str, fixed: Sequence[Any], keys: Sequence[Any]) -> None:
-    """Run ``sql`` (with ``IN ({keys})``, written with ``?`` marks; ``fixed`` fills the marks
-    before it) for every chunk of ``keys``, through the driver: for bulk updates."""
-    connection = session.connection()
-    raw: Any = connection.connection.dbapi_connection
-    mark = "%s" if connection.dialect.name == "postgresql" else "?"
+    """Run ``sql`` (as for :func:`select_in`) for every chunk of ``keys``: bulk updates."""
+    raw: Any = session.connection().connection.dbapi_connection
     cursor = raw.cursor()
     try:
-        for chunk in chunks(keys):
-            statement = sql.replace("?", mark).format(keys=", ".join(mark for _ in chunk))
-            cursor.execute(statement, (*fixed, *chunk))
+        for statement, params in _in_statements(session, sql, fixed, keys):
+            cursor.execute(statement, params)
     finally:
         cursor.close()
 
