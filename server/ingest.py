@@ -371,7 +371,12 @@ def _upsert_definitions(
                 )
 
     stamp = bind_processor(session, table.c.last_seen_at)(now)
-    missing = [test_id for test_id in ids if test_id not in known]
+    # New definitions get their ids in the report's order on SQLite, so the results, written
+    # in that order, go to the end of their indexes instead of all over them (a 100,000-test
+    # first run: 1 s instead of 2.2 s). Writers there take turns, so no lock order is needed;
+    # on PostgreSQL the insert takes them in key order, one lock order for every writer.
+    order = ids if session.get_bind().dialect.name == "postgresql" else wanted
+    missing = [test_id for test_id in order if test_id not in known]
     inserted: list[tuple[int, Any]] = []
     if missing:
         rows_to_insert = []
