@@ -27,6 +27,8 @@ from .database import AnySession
 from .models import FailureGroupTest, FlakyEvidence, Run, TestEnvStatus, TestResultRow
 
 FAILING = ("failed", "error")
+#: A piece of flaky evidence: the definition's pk, its kind and its detail.
+Evidence = tuple[int, str, dict[str, Any]]
 
 
 def outcome_of(status: str) -> str | None:
@@ -61,9 +63,7 @@ def update_aggregates(
             key = (result.fingerprint, pk)
             fingerprints[key] = fingerprints.get(key, 0) + 1
     project = report.run.project
-    evidence: list[dict[str, Any]] = [
-        {"definition_pk": pk, "kind": "rerun", "detail": {}} for pk in sorted(set(reruns))
-    ]
+    evidence: list[Evidence] = [(pk, "rerun", {}) for pk in sorted(set(reruns))]
     evidence += _flips(session, report, run_pk, outcomes, created)
     if report.run.git_sha:
         evidence += _same_sha(session, report, run_pk, outcomes)
@@ -71,10 +71,7 @@ def update_aggregates(
         session,
         FlakyEvidence.__table__,
         ("project", "run_pk", "definition_pk", "kind", "detail"),
-        [
-            (project, run_pk, row["definition_pk"], row["kind"], json.dumps(row["detail"]))
-            for row in evidence
-        ],
+        [(project, run_pk, pk, kind, json.dumps(detail)) for pk, kind, detail in evidence],
         on_conflict=("definition_pk", "run_pk", "kind"),
     )
     _failure_group_tests(session, project, run_pk, fingerprints)
@@ -86,7 +83,7 @@ def _flips(
     run_pk: int,
     outcomes: dict[int, str],
     created: set[int] | frozenset[int],
-) -> list[dict[str, Any]]:
+) -> list[Evidence]:
     """Update each test's latest outcome in this environment; a change on the branch that set
     the previous outcome is a flip."""
     project, branch = report.run.project, report.run.branch
@@ -137,16 +134,11 @@ def _flips(
         [(outcomes[pk], branch, run_pk, run_pk, pk, env_key, run_pk) for pk in changed],
     )
     return [
-        {
-            "definition_pk": pk,
-            "kind": "flip",
-            "detail": {
-                "from": known[pk][0],
-                "to": outcomes[pk],
-                "env": env_key or None,
-                "branch": branch,
-            },
-        }
+        (
+            pk,
+            "flip",
+            {"from": known[pk][0], "to": outcomes[pk], "env": env_key or None, "branch": branch},
+        )
         for pk in changed
         if known[pk][2] == branch
     ]
@@ -154,7 +146,7 @@ def _flips(
 
 def _same_sha(
     session: AnySession, report: Report, run_pk: int, outcomes: dict[int, str]
-) -> list[dict[str, Any]]:
+) -> list[Evidence]:
     """Tests that passed on this git sha in one run and failed in another, same environment."""
     env = report.run.env_fingerprint
     others = dict(
@@ -187,8 +179,7 @@ def _same_sha(
     )
     found.update((pk, other) for pk, other in rows if outcomes.get(pk) == "pass")
     return [
-        {"definition_pk": pk, "kind": "same_sha", "detail": {"other_run_id": others[other]}}
-        for pk, other in sorted(found.items())
+        (pk, "same_sha", {"other_run_id": others[other]}) for pk, other in sorted(found.items())
     ]
 
 

@@ -8,6 +8,7 @@ what lands in the table is exactly what the ORM would write.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -71,6 +72,23 @@ def _unchanged(value: Any) -> Any:
     return value
 
 
+@contextlib.contextmanager
+def _cursor(session: AnySession) -> Iterator[tuple[Any, bool]]:
+    """The driver's own cursor on the session's connection (in its open transaction), and
+    whether the database is PostgreSQL."""
+    connection = session.connection()
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        yield cursor, connection.dialect.name == "postgresql"
+    finally:
+        cursor.close()
+
+
+def _marks(sql: str, postgres: bool) -> str:
+    """SQL written with ``?`` marks, in the driver's style."""
+    return sql.replace("?", "%s") if postgres else sql
+
+
 def insert_rows(
     session: AnySession,
     table: Table,
@@ -91,76 +109,66 @@ def insert_rows(
     """
     if not rows:
         return
-    connection = session.connection()
-    dialect = connection.dialect
-    raw: Any = connection.connection.dbapi_connection
     names = ", ".join(columns)
     keys = ", ".join(on_conflict)
     conflict = ""
     if on_conflict:
         action = f"DO UPDATE SET {update}" if update else "DO NOTHING"
         conflict = f" ON CONFLICT ({keys}) {action}"
-    if dialect.name == "postgresql":
-        target = f"testviz_stage_{table.name}" if on_conflict else table.name
-        with raw.cursor() as cursor:
+    with _cursor(session) as (cursor, postgres):
+        if postgres and not on_conflict:
+            _copy(cursor, table.name, names, rows)
+        elif postgres:
+            staging = _stage(cursor, table, names, rows)
+            cursor.execute(
+                f"INSERT INTO {table.name} ({names})"  # noqa: S608
+                f" SELECT {names} FROM {staging} ORDER BY {keys}{conflict}"
+            )
+            cursor.execute(f"TRUNCATE {staging}")
+        else:
             if on_conflict:
-                cursor.execute(
-                    f"CREATE TEMP TABLE IF NOT EXISTS {target} "
-                    f"(LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-                )
-            with cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            if on_conflict:
-                cursor.execute(
-                    f"INSERT INTO {table.name} ({names})"  # noqa: S608
-                    f" SELECT {names} FROM {target} ORDER BY {keys}{conflict}"
-                )
-                cursor.execute(f"TRUNCATE {target}")
-        return
-    if on_conflict:
-        order = [columns.index(name) for name in on_conflict]
-        rows = sorted(rows, key=lambda row: [row[index] for index in order])
-    marks = ", ".join("?" for _ in columns)
-    cursor = raw.cursor()
-    try:
-        cursor.executemany(
-            f"INSERT INTO {table.name} ({names}) VALUES ({marks}){conflict}",  # noqa: S608
-            rows,
-        )
-    finally:
-        cursor.close()
+                order = [columns.index(name) for name in on_conflict]
+                rows = sorted(rows, key=lambda row: [row[index] for index in order])
+            marks = ", ".join("?" for _ in columns)
+            cursor.executemany(
+                f"INSERT INTO {table.name} ({names}) VALUES ({marks}){conflict}",  # noqa: S608
+                rows,
+            )
+
+
+def _copy(cursor: Any, target: str, names: str, rows: Sequence[Row]) -> None:
+    with cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _stage(cursor: Any, table: Table, names: str, rows: Sequence[Row]) -> str:
+    """``COPY`` rows into the transaction's staging copy of ``table`` (PostgreSQL), from
+    which one ``INSERT ... SELECT ... ON CONFLICT`` moves them; returns its name."""
+    staging = f"testviz_stage_{table.name}"
+    cursor.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {staging} "
+        f"(LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
+    _copy(cursor, staging, names, rows)
+    return staging
 
 
 def execute_rows(session: AnySession, sql: str, rows: Sequence[Row]) -> None:
     """``sql`` (with ``?`` marks) once per row, through the driver: for bulk updates."""
     if not rows:
         return
-    connection = session.connection()
-    raw: Any = connection.connection.dbapi_connection
-    if connection.dialect.name == "postgresql":
-        sql = sql.replace("?", "%s")
-    cursor = raw.cursor()
-    try:
-        cursor.executemany(sql, rows)
-    finally:
-        cursor.close()
+    with _cursor(session) as (cursor, postgres):
+        cursor.executemany(_marks(sql, postgres), rows)
 
 
 def raw_select(session: AnySession, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     """Rows of ``sql`` (``?`` marks) through the driver, for plain columns in bulk: thousands
     of rows come back several times faster than through result processing."""
-    connection = session.connection()
-    raw: Any = connection.connection.dbapi_connection
-    if connection.dialect.name == "postgresql":
-        sql = sql.replace("?", "%s")
-    cursor = raw.cursor()
-    try:
-        cursor.execute(sql, tuple(params))
+    with _cursor(session) as (cursor, postgres):
+        cursor.execute(_marks(sql, postgres), tuple(params))
         rows: list[tuple[Any, ...]] = cursor.fetchall()
         return rows
-    finally:
-        cursor.close()
 
 
 #: Keys per statement on PostgreSQL, where they travel as one array parameter.
@@ -168,15 +176,15 @@ ARRAY_CHUNK = 20_000
 
 
 def _in_statements(
-    session: AnySession, sql: str, fixed: Sequence[Any], keys: Sequence[Any]
+    sql: str, fixed: Sequence[Any], keys: Sequence[Any], postgres: bool
 ) -> Iterator[tuple[str, tuple[Any, ...]]]:
     """``sql`` (with ``IN ({keys})`` and ``?`` marks) and its parameters, per chunk of keys.
 
     PostgreSQL gets ``= ANY(%s)`` with the chunk as one array: one short statement to parse
     and plan for thousands of keys. SQLite gets a mark per key, within its variable limit.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        statement = sql.replace("?", "%s").replace("IN ({keys})", "= ANY(%s)")
+    if postgres:
+        statement = _marks(sql, postgres).replace("IN ({keys})", "= ANY(%s)")
         for chunk in chunks(keys, ARRAY_CHUNK):
             yield statement, (*fixed, list(chunk))
         return
@@ -191,25 +199,17 @@ def select_in(
     the marks before it) for every chunk of ``keys``, through the driver: no statement
     compiling per chunk. Values come back as the driver gives them, so select only plain
     columns, and keys of one type."""
-    raw: Any = session.connection().connection.dbapi_connection
-    cursor = raw.cursor()
-    try:
-        for statement, params in _in_statements(session, sql, fixed, keys):
+    with _cursor(session) as (cursor, postgres):
+        for statement, params in _in_statements(sql, fixed, keys, postgres):
             cursor.execute(statement, params)
             yield from cursor.fetchall()
-    finally:
-        cursor.close()
 
 
 def execute_in(session: AnySession, sql: str, fixed: Sequence[Any], keys: Sequence[Any]) -> None:
     """Run ``sql`` (as for :func:`select_in`) for every chunk of ``keys``: bulk updates."""
-    raw: Any = session.connection().connection.dbapi_connection
-    cursor = raw.cursor()
-    try:
-        for statement, params in _in_statements(session, sql, fixed, keys):
+    with _cursor(session) as (cursor, postgres):
+        for statement, params in _in_statements(sql, fixed, keys, postgres):
             cursor.execute(statement, params)
-    finally:
-        cursor.close()
 
 
 def insert_new_returning(
@@ -225,21 +225,11 @@ def insert_new_returning(
     are skipped, not an error."""
     if not rows:
         return []
-    connection = session.connection()
-    dialect = connection.dialect
-    raw: Any = connection.connection.dbapi_connection
     names = ", ".join(columns)
     on_conflict = f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
-    if dialect.name == "postgresql":
-        staging = f"testviz_stage_{table.name}"
-        with raw.cursor() as cursor:
-            cursor.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS {staging} "
-                f"(LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-            )
-            with cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+    with _cursor(session) as (cursor, postgres):
+        if postgres:
+            staging = _stage(cursor, table, names, rows)
             cursor.execute(
                 f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {staging} "  # noqa: S608
                 f"ORDER BY {key} {on_conflict} RETURNING id, {key}"
@@ -247,11 +237,9 @@ def insert_new_returning(
             inserted = [(int(pk), value) for pk, value in cursor.fetchall()]
             cursor.execute(f"TRUNCATE {staging}")
             return inserted
-    # SQLite: the ingest holds the write lock (BEGIN IMMEDIATE), so nobody races us here,
-    # and every row with an id above the largest before the insert is one of ours.
-    marks = ", ".join("?" for _ in columns)
-    cursor = raw.cursor()
-    try:
+        # SQLite: the ingest holds the write lock (BEGIN IMMEDIATE), so nobody races us here,
+        # and every row with an id above the largest before the insert is one of ours.
+        marks = ", ".join("?" for _ in columns)
         cursor.execute(f"SELECT coalesce(max(id), 0) FROM {table.name}")  # noqa: S608
         (before,) = cursor.fetchone()
         cursor.executemany(
@@ -260,5 +248,3 @@ def insert_new_returning(
         )
         cursor.execute(f"SELECT id, {key} FROM {table.name} WHERE id > ?", (before,))  # noqa: S608
         return [(int(pk), value) for pk, value in cursor.fetchall()]
-    finally:
-        cursor.close()

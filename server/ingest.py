@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, bindparam, select, text, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from pytest_testviz.core import DeclaredTotals, Report, RunInfo, Totals
@@ -32,7 +32,6 @@ from .aggregates import update_aggregates
 from .bulk import (
     DRIVER_ERRORS,
     bind_processor,
-    chunks,
     dialect_insert,
     execute_in,
     insert_new_returning,
@@ -339,6 +338,12 @@ def _declared(result: TestResult) -> tuple[Any, ...]:
     )
 
 
+_STORED_SQL = (
+    "SELECT id, test_id, declared_hash FROM test_definitions"
+    " WHERE project = ? AND test_id IN ({keys})"
+)
+
+
 def _upsert_definitions(
     session: AnySession, report: Report, run_pk: int, now: datetime
 ) -> tuple[dict[str, int], set[int]]:
@@ -350,23 +355,18 @@ def _upsert_definitions(
     declared = {test_id: _declared(wanted[test_id]) for test_id in ids}
     digests = {test_id: _declared_hash(fields) for test_id, fields in declared.items()}
     known: dict[str, int] = {}
-    changed: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []  # bound parameters of the update below
     table = TestDefinition.__table__
     if _has_definitions(session, project):  # else this project's first run: nothing to find
-        for pk, test_id, stored_hash in select_in(
-            session,
-            "SELECT id, test_id, declared_hash FROM test_definitions"
-            " WHERE project = ? AND test_id IN ({keys})",
-            (project,),
-            ids,
-        ):
+        for pk, test_id, stored_hash in select_in(session, _STORED_SQL, (project,), ids):
             known[test_id] = pk
             if digests[test_id] != stored_hash:
+                fields = zip(_DECLARED_FIELDS, declared[test_id], strict=True)
                 changed.append(
                     {
-                        "id": pk,
-                        "declared_hash": digests[test_id],
-                        **dict(zip(_DECLARED_FIELDS, declared[test_id], strict=True)),
+                        "b_id": pk,
+                        "b_declared_hash": digests[test_id],
+                        **{f"b_{name}": value for name, value in fields},
                     }
                 )
 
@@ -416,14 +416,10 @@ def _upsert_definitions(
         )
         for pk, test_id in inserted:
             known[test_id] = pk
+        # Created by a concurrent run between our read and our insert.
         raced = [test_id for test_id in missing if test_id not in known]
-        for chunk in chunks(raced):  # created by a concurrent run between our read and insert
-            for pk, test_id in session.execute(
-                select(table.c.id, table.c.test_id).where(
-                    and_(table.c.project == project, table.c.test_id.in_(chunk))
-                )
-            ):
-                known[test_id] = pk
+        for pk, test_id, _ in select_in(session, _STORED_SQL, (project,), raced):
+            known[test_id] = pk
 
     created = {pk for pk, _ in inserted}
     execute_in(
@@ -440,7 +436,7 @@ def _upsert_definitions(
             .values(
                 {name: bindparam(f"b_{name}") for name in (*_DECLARED_FIELDS, "declared_hash")}
             ),
-            [{f"b_{key}": value for key, value in row.items()} for row in changed],
+            changed,
         )
     return known, created
 
