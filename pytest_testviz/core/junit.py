@@ -349,9 +349,15 @@ class _Handler:
 
     def start(self, tag: str, attrib: Mapping[str, str]) -> None:
         depth = self.depth = self.depth + 1
-        if tag == "testcase" and 1 < depth <= _MAX_ELEMENT_DEPTH:
-            # The common case, inlined. Its attributes are read only by ``_result``, which
+        if depth > _MAX_ELEMENT_DEPTH:
+            raise JUnitParseError(
+                self.reader.name, f"elements nested deeper than {_MAX_ELEMENT_DEPTH} levels"
+            )
+        if tag == "testcase":
+            # The common case first. Its attributes are read only by ``_result``, which
             # decodes an "&" in them (below) itself.
+            if depth == 1:
+                self._root(tag, attrib)  # refused: a testcase is not a report
             if self.case is not None:
                 self.outer.append((self.case, self.case_depth, self.kids))
                 self.child_depth = self.leaf_depth = -1
@@ -360,25 +366,13 @@ class _Handler:
             self.kids = None
             self.buf.clear()
             return
-        if depth > _MAX_ELEMENT_DEPTH:
-            raise JUnitParseError(
-                self.reader.name, f"elements nested deeper than {_MAX_ELEMENT_DEPTH} levels"
-            )
         if attrib and "&" in "".join(attrib.values()):
             # libxml2 hands a target "&" in an attribute value as "&#38;" when it does not
             # resolve entities (a raw "&" cannot occur in XML, and no other entity gets here).
             attrib = {key: value.replace("&#38;", "&") for key, value in attrib.items()}
         if depth == 1:
             self._root(tag, attrib)
-        if tag == "testcase":
-            if self.case is not None:
-                self.outer.append((self.case, self.case_depth, self.kids))
-                self.child_depth = self.leaf_depth = -1
-            self.case = attrib
-            self.case_depth = depth
-            self.kids = None
-            self.buf.clear()
-        elif tag == "testsuite":
+        if tag == "testsuite":
             self._open_suite(attrib, depth)
         elif depth == self.case_depth + 1:
             if tag in _CHILD_TAGS:
