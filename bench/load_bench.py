@@ -32,7 +32,6 @@ import contextlib
 import datetime
 import hashlib
 import json
-import math
 import os
 import platform
 import re
@@ -55,6 +54,7 @@ if str(REPO) not in sys.path:
 
 import requests  # noqa: E402
 from _gen import write_report  # noqa: E402
+from _stats import percentile  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
@@ -73,15 +73,6 @@ ACCESS_ARGS = f"--access-logfile - --access-logformat '{ACCESS_TAG} %(m)s %(U)s 
 
 
 # -- small helpers --------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Linear interpolation between the closest ranks (numpy's default)."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def quote(value: str) -> str:

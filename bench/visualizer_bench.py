@@ -79,6 +79,7 @@ if str(REPO) not in sys.path:
 
 import requests  # noqa: E402
 from _gen import _LAYERS, _NOUNS, _PACKAGES, _PARAM_WORDS, _SKIP_REASONS, _VERBS  # noqa: E402
+from _stats import percentile  # noqa: E402
 from ingest_bench import cpu_seconds, vm_hwm_mib  # noqa: E402
 
 from pytest_testviz.core import Attempt, DeclaredTotals, Report, RunInfo, TestResult, Totals  # noqa: E402
@@ -1136,15 +1137,6 @@ class Endpoint:
 
     def p(self, q: float) -> float | None:
         return percentile(self.samples, q) if self.samples else None
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Linear interpolation between the closest ranks (numpy's default)."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def with_query(path: str, query: dict[str, Any]) -> str:

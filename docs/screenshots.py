@@ -17,7 +17,6 @@ import hashlib
 import random
 import sys
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -31,8 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 import server.analysis  # noqa: E402
 import server.ingest  # noqa: E402
-from server import create_app  # noqa: E402
-from tests.server.helpers import serving  # noqa: E402
+from tests.server.helpers import serve  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 WIDTH = 1280
@@ -296,15 +294,6 @@ class Clock:
 
         server.ingest.utcnow = clock  # type: ignore[assignment]
         server.analysis.datetime = DemoDatetime  # type: ignore[misc]
-
-
-@contextlib.contextmanager
-def serve(database_url: str) -> Iterator[str]:
-    app = create_app(
-        {"database_url": database_url, "watch": False, "analysis_in_background": False}
-    )
-    with serving(app, dispose=True) as url:
-        yield url
 
 
 def seed(url: str) -> dict[str, str]:

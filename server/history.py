@@ -201,7 +201,7 @@ def result_out(row: Any) -> ResultOut:
         classname=row.classname,
         file=row.file,
         line=row.line,
-        suite=list(_suite(row.suite)) if row.suite else [],
+        suite=_suite(row.suite) if row.suite else [],
         status=row.status,
         flaky=row.flaky,
         duration=row.duration,

@@ -8,7 +8,6 @@ recorded, and the test fails at teardown if any of them happened.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,9 +19,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from server import create_app
 from tests.server.conftest import missing_service
-from tests.server.helpers import serving
+from tests.server.helpers import serve
 
 CHROMIUM = Path("/usr/bin/chromium")
 TIMEOUT_MS = 5000
@@ -164,16 +162,6 @@ class Seeded:
         response = requests.get(f"{self.url}{path}", params=params, timeout=10)
         response.raise_for_status()
         return response.json()
-
-
-@contextlib.contextmanager
-def serve(database_url: str) -> Iterator[str]:
-    """The app on a real HTTP server on 127.0.0.1 (free port), analysis inline."""
-    app = create_app(
-        {"database_url": database_url, "watch": False, "analysis_in_background": False}
-    )
-    with serving(app, dispose=True) as url:
-        yield url
 
 
 # A second project, sent first (so "webapp" is the newest and the overview's default): a test

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from flask import Flask
 from werkzeug.serving import make_server
 
+from server import create_app
 from server.db import db
 
 
@@ -31,6 +32,17 @@ def serving(app: Flask, *, dispose: bool = False) -> Iterator[str]:
             app.extensions["testviz"].analyzer.shutdown()
             with app.app_context():
                 db.engine.dispose()
+
+
+@contextlib.contextmanager
+def serve(database_url: str) -> Iterator[str]:
+    """The app on ``database_url`` served as by :func:`serving`, its analysis run inline
+    (no background thread to wait for), disposed of afterwards."""
+    app = create_app(
+        {"database_url": database_url, "watch": False, "analysis_in_background": False}
+    )
+    with serving(app, dispose=True) as url:
+        yield url
 
 
 def junit(*cases: str, name: str = "suite", attrs: str = "") -> bytes:
