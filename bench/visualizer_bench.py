@@ -793,7 +793,7 @@ def _app(path: Path) -> Any:
             "integrity_enabled": True,
         }
     )
-    testviz_state(app).analyzer.shutdown()  # no sweeper thread: the bench runs the analysis
+    testviz_state(app).shutdown()  # no sweeper threads: the bench runs the analysis
     return app
 
 

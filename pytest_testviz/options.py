@@ -65,7 +65,15 @@ MAX_OUTPUT = Option(
     f"characters of captured output kept per test (default: {DEFAULT_MAX_OUTPUT})",
     "N",
 )
-OPTIONS = (URL, DIR, PROJECT, TOKEN, TIMEOUT, KEEP, MAX_OUTPUT)
+WAIT = Option(
+    "testviz_wait",
+    "wait until the server has stored the run (default: no; the server answers once the "
+    "upload is safe and stores it in the background)",
+    "yes|no",
+)
+OPTIONS = (URL, DIR, PROJECT, TOKEN, TIMEOUT, KEEP, MAX_OUTPUT, WAIT)
+_YES = {"1", "true", "yes", "on"}
+_NO = {"0", "false", "no", "off"}
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -90,6 +98,7 @@ class Settings:
     timeout: float
     keep: int
     max_output: int
+    wait: bool = False
 
 
 def _raw(config: pytest.Config, env: Mapping[str, str], option: Option) -> tuple[str | None, str]:
@@ -134,6 +143,14 @@ def _get(
         ) from None
 
 
+def _yes_no(text: str) -> bool:
+    if text.lower() in _YES:
+        return True
+    if text.lower() in _NO:
+        return False
+    raise ValueError
+
+
 def _url(text: str) -> str:
     parsed = urlparse(text)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
@@ -163,4 +180,5 @@ def resolve(config: pytest.Config, env: Mapping[str, str] | None = None) -> Sett
         max_output=_get(config, env, MAX_OUTPUT, _number(int, 0, False), "a whole number >= 0")
         if _raw(config, env, MAX_OUTPUT)[0] is not None
         else DEFAULT_MAX_OUTPUT,
+        wait=bool(_get(config, env, WAIT, _yes_no, "yes or no")),
     )

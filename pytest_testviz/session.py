@@ -268,7 +268,8 @@ class TestvizSession:
         return spool.write(settings.directory, self.run_id, xml, meta)
 
     def _send_options(self) -> dict[str, Any]:
-        return {"token": self.settings.token, "timeout": self.settings.timeout}
+        settings = self.settings
+        return {"token": settings.token, "timeout": settings.timeout, "wait": settings.wait}
 
     def _send_backlog(self, exclude: Path) -> None:
         """Send reports earlier sessions could not, for a bounded time."""

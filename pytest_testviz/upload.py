@@ -1,6 +1,9 @@
 """Sending a report and its sidecar to ``POST /api/tests/ingest``.
 
 Both parts are sent gzip'd (the server inflates a part that starts with gzip's magic bytes).
+With ``wait=False`` the request says ``Prefer: respond-async``: a server that honours it
+stores the upload and answers 202 at once, and ingests it in the background, so the test run
+does not wait for the parse and the database; an older server answers 200 as before.
 Connection errors, timeouts and 5xx answers are retried a few times with backoff; a 4xx is
 the server's considered "no" and is not. Nothing here raises for a transport problem: the
 caller gets an :class:`Outcome` and decides what to tell the user.
@@ -28,7 +31,8 @@ _GZIP_MAGIC = b"\x1f\x8b"
 @dataclass(frozen=True)
 class Outcome:
     ok: bool
-    #: "created" or "skipped" when ok; otherwise why not.
+    #: "created" or "skipped" when ok ("queued": accepted, stored in the background);
+    #: otherwise why not.
     detail: str
     run_id: str | None = None
     #: A 4xx: sending the same files again will not help.
@@ -67,9 +71,15 @@ def send(
     project: str | None = None,
     retries: int = RETRIES,
     session: requests.Session | None = None,
+    wait: bool = True,
 ) -> Outcome:
-    """Upload one report (with its sidecar, if any); never raises for transport errors."""
+    """Upload one report (with its sidecar, if any); never raises for transport errors.
+
+    ``wait=False`` lets the server answer once the upload is stored, before it is ingested.
+    """
     headers = {"User-Agent": "pytest-testviz"}
+    if not wait:
+        headers["Prefer"] = "respond-async"
     token = (token or "").strip()  # a token read from a file keeps its newline
     if token:
         headers["Authorization"] = f"Bearer {token}"
@@ -119,11 +129,13 @@ def send(
                 return Outcome(
                     False, f"HTTP {response.status_code}: the answer is not a testviz server's"
                 )
+            # A queued upload's run is at run_url once stored; url is where to follow it.
+            where = body.get("run_url") or body.get("url") or ""
             return Outcome(
                 True,
                 str(body.get("status", "created")),
                 run_id=body.get("run_id"),
-                url=url.rstrip("/") + str(body.get("url", "")),
+                url=url.rstrip("/") + str(where),
             )
         return Outcome(False, last)
     finally:

@@ -22,20 +22,31 @@ from .config import Settings, load_settings
 from .database import configure_engine, engine_options, upgrade_database
 from .db import db
 from .errors import APIError, register_error_handlers
+from .uploads import UploadQueue
 
 log = logging.getLogger(__name__)
 
 
 class TestvizState:
-    """What the app holds for its lifetime: settings, the analyzer, the directory watcher."""
+    """What the app holds for its lifetime: settings, the background queues (analysis, queued
+    uploads), the directory watcher."""
 
     __test__ = False
 
-    def __init__(self, settings: Settings, analyzer: Analyzer) -> None:
+    def __init__(self, settings: Settings, analyzer: Analyzer, uploads: UploadQueue) -> None:
         self.settings = settings
         self.analyzer = analyzer
+        self.uploads = uploads
         self.watcher: Any = None
         self.tokens = TokenPolicy()
+
+    def shutdown(self) -> None:
+        """Stop the watcher and the background threads, letting work in hand finish."""
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
+        self.uploads.shutdown()
+        self.analyzer.shutdown()
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -59,7 +70,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         if settings.auto_migrate:
             upgrade_database(db.engine)
 
-    state = TestvizState(settings, Analyzer(app, settings))
+    analyzer = Analyzer(app, settings)
+    state = TestvizState(settings, analyzer, UploadQueue(app, analyzer))
     app.extensions["testviz"] = state
     register_error_handlers(app)
     app.before_request(_require_enabled)
@@ -101,6 +113,10 @@ def _serving() -> bool:
 
 
 def _start_background(app: Flask, state: TestvizState) -> None:
+    queued = state.uploads.resume_pending()
+    if queued:
+        log.info("resuming the ingest of %d queued uploads", queued)
+    state.uploads.start_sweeper()
     pending = state.analyzer.resume_pending()
     if pending:
         log.info("resuming analysis of %d runs", pending)

@@ -9,20 +9,19 @@ restart interrupted is picked up again by whichever worker claims it first.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, has_app_context
+from flask import Flask
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.engine import CursorResult
 
 from pytest_testviz.core.codeowners import CodeOwners
 from pytest_testviz.core.sidecar import RUNNER_MARKERS
 
+from .background import BackgroundQueue
 from .config import Settings
 from .database import AnySession, begin_write
 from .db import db
@@ -266,79 +265,21 @@ def _definitions(session: AnySession, project: str, test_ids: list[str]) -> list
 # -- running it ------------------------------------------------------------------------------
 
 
-class Analyzer:
+class Analyzer(BackgroundQueue[str]):
     """Runs mapping and integrity for runs, in one background thread per server process."""
 
+    name = "analysis"
+
     def __init__(self, app: Flask, settings: Settings) -> None:
-        self.app = app
+        super().__init__(app, in_background=settings.analysis_in_background)
         self.settings = settings
-        self._executor: ThreadPoolExecutor | None = None
-        self._lock = threading.Lock()
-        self._futures: set[Future[None]] = set()
-        self._queued: set[str] = set()
-        self._sweeper: threading.Thread | None = None
-        self._stop = threading.Event()
         _server_rules(settings)  # a missing or unreadable file stops start-up
 
-    def submit(self, run_id: str) -> None:
-        """Analyse a committed run, in the background unless configured to run inline."""
-        if not self.settings.analysis_in_background:
-            if has_app_context():
-                self.analyse(run_id)
-            else:  # resume_pending at start-up
-                self._in_context(run_id)
-            return
-        with self._lock:
-            if run_id in self._queued:
-                return  # the sweeper found a run that is already waiting its turn
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(1, thread_name_prefix="testviz-analysis")
-            self._queued.add(run_id)
-            future = self._executor.submit(self._in_context, run_id)
-            self._futures.add(future)
-            future.add_done_callback(self._futures.discard)
-            future.add_done_callback(lambda _: self._queued.discard(run_id))
-
-    def wait(self, timeout: float | None = None) -> None:
-        """Block until every submitted analysis has finished (for tests and shutdown)."""
-        with self._lock:
-            pending = list(self._futures)
-        for future in pending:
-            future.result(timeout)
-
     def start_sweeper(self, interval: float = _STALE_CLAIM.total_seconds() / 2) -> None:
-        """Look for pending runs again now and then: a worker that died mid-analysis leaves
-        its claim behind, and the run becomes claimable once the claim is stale."""
+        super().start_sweeper(interval)
 
-        def sweep() -> None:
-            while not self._stop.wait(interval):
-                try:
-                    self.resume_pending()
-                except Exception:
-                    log.exception("looking for pending analysis failed; will look again")
-
-        self._sweeper = threading.Thread(target=sweep, name="testviz-sweeper", daemon=True)
-        self._sweeper.start()
-
-    def shutdown(self) -> None:
-        self._stop.set()
-        if self._sweeper is not None:
-            self._sweeper.join(timeout=10)
-            self._sweeper = None
-        with self._lock:
-            if self._executor is not None:
-                self._executor.shutdown(wait=True, cancel_futures=True)
-                self._executor = None
-
-    def _in_context(self, run_id: str) -> None:
-        with self.app.app_context():
-            try:
-                self.analyse(run_id)
-            except Exception:
-                log.exception("analysis of run %s failed", run_id)
-                raise
-            finally:
-                db.session.remove()
+    def work(self, key: str) -> None:
+        self.analyse(key)
 
     def analyse(self, run_id: str, *, force: bool = False) -> dict[str, str]:
         """Run both steps for one run; with ``force``, also when they already ran."""
@@ -413,20 +354,15 @@ class Analyzer:
         session.refresh(run)
         return state
 
-    def resume_pending(self) -> int:
-        """Queue every run whose analysis a restart interrupted; returns how many."""
-        with self.app.app_context():
-            run_ids = list(
-                db.session.execute(
-                    select(Run.run_id)
-                    .where(or_(Run.mapping_state == "pending", Run.integrity_state == "pending"))
-                    .order_by(Run.id)
-                ).scalars()
-            )
-            db.session.remove()
-        for run_id in run_ids:
-            self.submit(run_id)
-        return len(run_ids)
+    def pending(self) -> list[str]:
+        """Runs whose analysis has not finished: never started, or interrupted by a restart."""
+        return list(
+            db.session.execute(
+                select(Run.run_id)
+                .where(or_(Run.mapping_state == "pending", Run.integrity_state == "pending"))
+                .order_by(Run.id)
+            ).scalars()
+        )
 
 
 def _server_rules(settings: Settings) -> CodeOwners | None:

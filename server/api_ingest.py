@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, current_app, request
 from flask.typing import ResponseReturnValue
 from pydantic import ValidationError
 
-from pytest_testviz.core import JUnitParseError, Report, SidecarError, parse_junit_xml
+from pytest_testviz.core import DEFAULT_PROJECT, Report
 
 from .auth import check_ingest_token, check_project
 from .db import db
 from .errors import APIError
 from .ingest import ingest_run
-from .schemas import IngestRunRequest
+from .models import QueuedUpload
+from .schemas import IngestRunRequest, QueuedUploadResponse
+from .uploads import UploadQueue, queue_upload, read_sidecar, report_from_xml, upload_status
 
 bp = Blueprint("ingest", __name__, url_prefix="/api/tests")
 XML_TYPES = {"application/xml", "text/xml", "application/junit+xml"}
@@ -87,17 +90,6 @@ def _project(value: str | None, where: str) -> str | None:
     return value
 
 
-def _report_from_xml(xml: bytes, meta: bytes | None, project: str | None) -> Report:
-    try:
-        return parse_junit_xml(xml, meta=meta, project=project, detect_sidecar=False)
-    except JUnitParseError as exc:
-        raise APIError(400, "malformed_report", str(exc), exc.to_json()) from None
-    except SidecarError as exc:
-        malformed = exc.line is not None or exc.reason.startswith("not valid JSON")
-        status, code = (400, "malformed_sidecar") if malformed else (422, "invalid_sidecar")
-        raise APIError(status, code, str(exc), exc.to_json()) from None
-
-
 def _from_json() -> Report | IngestRunRequest:
     body = _decompressed(request.get_data(cache=False), "request body")
     try:
@@ -120,7 +112,24 @@ def _from_json() -> Report | IngestRunRequest:
         ) from None
 
 
-def _from_multipart() -> Report:
+@dataclass
+class _XmlUpload:
+    """A JUnit upload as received (``raw``: gzip'd if it came so) and unzipped."""
+
+    raw: bytes
+    xml: bytes
+    meta_raw: bytes | None
+    meta: bytes | None
+    project: str | None
+
+    def stored(self) -> tuple[bytes, bytes | None]:
+        """What to queue: each part as it came if gzip'd (smaller), else as it is."""
+        meta = self.meta_raw if self.meta_raw and self.meta_raw.startswith(_GZIP_MAGIC) else None
+        report = self.raw if self.raw.startswith(_GZIP_MAGIC) else self.xml
+        return report, meta or self.meta
+
+
+def _multipart() -> _XmlUpload:
     report = request.files.get("report")
     if report is None:
         raise APIError(
@@ -130,31 +139,68 @@ def _from_multipart() -> Report:
             {"errors": [{"field": "report", "message": "required"}]},
         )
     meta_file = request.files.get("meta")
-    xml = _decompressed(report.read(), "report")
-    meta = _decompressed(meta_file.read(), "sidecar") if meta_file else None
+    raw = report.read()
+    meta_raw = meta_file.read() if meta_file else None
     project = _project(request.form.get("project"), "form field") or _project(
         request.args.get("project"), "query parameter"
     )
-    return _report_from_xml(xml, meta, project)
+    return _XmlUpload(
+        raw,
+        _decompressed(raw, "report"),
+        meta_raw,
+        _decompressed(meta_raw, "sidecar") if meta_raw is not None else None,
+        project,
+    )
 
 
-def _from_xml_body() -> Report:
-    xml = _decompressed(request.get_data(cache=False), "request body")
-    return _report_from_xml(xml, None, _project(request.args.get("project"), "query parameter"))
+def _xml_body() -> _XmlUpload:
+    raw = request.get_data(cache=False)
+    project = _project(request.args.get("project"), "query parameter")
+    return _XmlUpload(raw, _decompressed(raw, "request body"), None, None, project)
+
+
+def _prefers_async() -> bool:
+    """``Prefer: respond-async`` (RFC 7240), and the server is configured to honour it."""
+    if not _settings().async_ingest:
+        return False
+    preferences = ",".join(request.headers.getlist("Prefer")).split(",")
+    return any(
+        part.split(";")[0].split("=")[0].strip().lower() == "respond-async" for part in preferences
+    )
+
+
+def _queue(upload: _XmlUpload, allowed: frozenset[str] | None) -> ResponseReturnValue:
+    """Check what is cheap to check, store the upload, answer 202 (see :mod:`.uploads`)."""
+    sidecar = read_sidecar(upload.meta) if upload.meta is not None else None
+    check_project(
+        allowed, upload.project or (sidecar.project if sidecar else None) or DEFAULT_PROJECT
+    )
+    report, meta = upload.stored()
+    run_id = sidecar.run_id if sidecar else None
+    queued = queue_upload(db.session, report, meta, upload.project, run_id)
+    uploads: UploadQueue = current_app.extensions["testviz"].uploads
+    uploads.submit(queued.id)
+    body = QueuedUploadResponse(**upload_status(queued).model_dump())
+    headers = {"Location": body.url, "Preference-Applied": "respond-async"}
+    return body.model_dump(mode="json"), 202, headers
 
 
 @bp.post("/ingest")
 def ingest() -> ResponseReturnValue:
-    """Store a run; 200 ``created``, or 200 ``skipped`` when its run_id is already stored."""
+    """Store a run: 200 ``created``, or 200 ``skipped`` when its run_id is already stored.
+
+    With ``Prefer: respond-async``, a JUnit upload is queued instead: 202 ``queued``.
+    """
     allowed = check_ingest_token()  # 401 before the body is read
     mimetype = request.mimetype
     payload: Report | IngestRunRequest
     if mimetype == "application/json":
-        payload = _from_json()
-    elif mimetype == "multipart/form-data":
-        payload = _from_multipart()
-    elif mimetype in XML_TYPES:
-        payload = _from_xml_body()
+        payload = _from_json()  # validating it is most of the work: never queued
+    elif mimetype == "multipart/form-data" or mimetype in XML_TYPES:
+        upload = _multipart() if mimetype == "multipart/form-data" else _xml_body()
+        if _prefers_async():
+            return _queue(upload, allowed)
+        payload = report_from_xml(upload.xml, upload.meta, upload.project)
     else:
         raise APIError(
             415,
@@ -168,3 +214,14 @@ def ingest() -> ResponseReturnValue:
         current_app.extensions["testviz"].analyzer.submit(response.run_id)
     response.url = f"/api/tests/runs/{response.run_id}"
     return response.model_dump(mode="json"), 200
+
+
+@bp.get("/uploads/<upload_id>")
+def get_upload(upload_id: str) -> ResponseReturnValue:
+    """Where a queued upload is: ``queued``, ``done`` (with the ingest's answer) or ``failed``."""
+    upload = None
+    if upload_id.isascii() and upload_id.isdigit() and int(upload_id) < 2**63:
+        upload = db.session.get(QueuedUpload, int(upload_id))
+    if upload is None:
+        raise APIError(404, "not_found", f"no upload {upload_id[:40]!r}")
+    return upload_status(upload).model_dump(mode="json")

@@ -32,6 +32,8 @@ class Settings:
     codeowners_file: str = ""
     count_drop_threshold: float = 0.10
     analysis_in_background: bool = True
+    #: Honour ``Prefer: respond-async`` on JUnit uploads (202, ingested in the background).
+    async_ingest: bool = True
     watch: bool = True
     auto_migrate: bool = True
     #: How many of a project's latest runs the flaky ranking looks at.
@@ -111,6 +113,7 @@ def settings_from_env(env: Mapping[str, str], instance_path: str) -> Settings:
         codeowners_file=env.get("TESTVIZ_CODEOWNERS_FILE", "").strip(),
         count_drop_threshold=_fraction(env, "TESTVIZ_COUNT_DROP_THRESHOLD", 0.10),
         watch=_bool(env, "TESTVIZ_WATCH", True),
+        async_ingest=_bool(env, "TESTVIZ_ASYNC_INGEST", True),
         auto_migrate=_bool(env, "TESTVIZ_AUTO_MIGRATE", True),
         flaky_window=_int(env, "TESTVIZ_FLAKY_WINDOW", 50),
     )

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -289,3 +290,34 @@ class SyncedFile(db.Model):  # type: ignore[name-defined,misc]
     run_id: Mapped[str | None] = mapped_column(String(128))
     outcome: Mapped[str] = mapped_column(String(16))
     synced_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class QueuedUpload(db.Model):  # type: ignore[name-defined,misc]
+    """A JUnit upload accepted with ``Prefer: respond-async``, until it is ingested.
+
+    The report and sidecar are kept as they arrived (gzip'd, when the client sent them so)
+    and dropped once the run is stored; a failed upload keeps them, with the error.
+    """
+
+    __tablename__ = "queued_uploads"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), default="queued")  # queued, done, failed
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: Named by the request (form field or query); else the sidecar's, else "default".
+    project: Mapped[str | None] = mapped_column(String(200))
+    #: The sidecar's run_id if it names one; the stored run's once done.
+    run_id: Mapped[str | None] = mapped_column(String(128))
+    report: Mapped[bytes | None] = mapped_column(LargeBinary)
+    meta: Mapped[bytes | None] = mapped_column(LargeBinary)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: ``host:pid`` of the worker ingesting it.
+    claimed_by: Mapped[str | None] = mapped_column(String(255))
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The ingest's answer (``IngestRunResponse``) once done.
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: ``{"status", "code", "message"}``: what a synchronous upload would have been told.
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_queued_uploads_state_id", "state", "id"),)

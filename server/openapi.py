@@ -14,8 +14,10 @@ from .schemas import (
     IngestRunRequest,
     IngestRunResponse,
     IntegrityOut,
+    QueuedUploadResponse,
     RunDetail,
     RunList,
+    UploadStatus,
 )
 from .schemas_history import (
     FlakyList,
@@ -35,8 +37,10 @@ _MODELS: tuple[type[BaseModel], ...] = (
     IngestRunRequest,
     IngestRunResponse,
     IntegrityOut,
+    QueuedUploadResponse,
     RunDetail,
     RunList,
+    UploadStatus,
     FlakyList,
     GroupDetail,
     GroupList,
@@ -170,7 +174,16 @@ def _document(version: str) -> dict[str, Any]:
                 "post": {
                     "summary": "Store a run (idempotent by run_id)",
                     "parameters": [
-                        _query("project", description="project, for XML bodies without a sidecar")
+                        _query("project", description="project, for XML bodies without a sidecar"),
+                        {
+                            "name": "Prefer",
+                            "in": "header",
+                            "required": False,
+                            "description": "respond-async: store a JUnit upload, answer 202, "
+                            "ingest it in the background (JSON bodies are always ingested "
+                            "at once)",
+                            "schema": {"type": "string"},
+                        },
                     ],
                     "requestBody": {
                         "required": True,
@@ -194,6 +207,10 @@ def _document(version: str) -> dict[str, Any]:
                         "200": {
                             "description": "created or skipped",
                             "content": _json(IngestRunResponse),
+                        },
+                        "202": {
+                            "description": "queued (Prefer: respond-async); follow Location",
+                            "content": _json(QueuedUploadResponse),
                         },
                         **_errors(400, 401, 403, 413, 415, 422, 503),
                     },
@@ -247,6 +264,17 @@ def _document(version: str) -> dict[str, Any]:
                 "What changed since the previous run of the same branch",
                 RunDiff,
                 _RUN_ID,
+                errors=(404,),
+            ),
+            "/api/tests/uploads/{upload_id}": _get(
+                "A queued upload: queued, done (with the ingest's answer) or failed",
+                UploadStatus,
+                {
+                    "name": "upload_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+                },
                 errors=(404,),
             ),
             "/api/tests/projects": _get("Projects with their run counts", ProjectList, errors=()),

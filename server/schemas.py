@@ -76,6 +76,38 @@ class IngestRunResponse(BaseModel):
     url: str | None = None
 
 
+class UploadError(BaseModel):
+    """What a synchronous upload of the same files would have been answered."""
+
+    status: int
+    code: str
+    message: str
+
+
+class UploadStatus(BaseModel):
+    """A JUnit upload accepted with ``Prefer: respond-async`` (202), and where it is now."""
+
+    upload_id: int
+    state: Literal["queued", "done", "failed"]
+    received_at: datetime
+    finished_at: datetime | None = None
+    #: The sidecar's run_id if it named one; the stored run's once done.
+    run_id: str | None = None
+    attempts: int
+    #: This document.
+    url: str
+    run_url: str | None = None
+    #: The ingest's answer, once done.
+    result: IngestRunResponse | None = None
+    error: UploadError | None = None
+
+
+class QueuedUploadResponse(UploadStatus):
+    """The 202 answer: the upload is stored and will be ingested in the background."""
+
+    status: Literal["queued"] = "queued"
+
+
 class ErrorBody(BaseModel):
     code: str
     message: str

@@ -16,10 +16,12 @@ from typing import Any
 
 import pytest
 import requests
+from flask import Flask
 
-# The server's own fixtures, reused as they are: `live_server` serves `app`, which `make_app`
-# builds on `database_url` (overridden below: the plugin tests run on SQLite only).
-from tests.server.conftest import app, live_server, make_app  # noqa: F401
+# The server's own fixtures, reused as they are: `app` is built by `make_app` on
+# `database_url` (overridden below: the plugin tests run on SQLite only).
+from tests.server.conftest import app, make_app  # noqa: F401
+from tests.server.helpers import serving
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -94,9 +96,32 @@ def testviz(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Testv
 
 # -- the server's view ----------------------------------------------------------------------
 
+#: The app behind each live server's URL, so the helpers below can wait for its background
+#: work: the plugin's upload is answered 202 and stored in the server's ingest thread.
+_APPS: dict[str, Flask] = {}
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:  # noqa: F811 - `app` is the fixture above
+    """``app`` served on 127.0.0.1, its URL registered for :func:`settled`."""
+    with serving(app) as url:
+        _APPS[url] = app
+        try:
+            yield url
+        finally:
+            del _APPS[url]
+
+
+def settled(url: str) -> None:
+    """Wait until the server at ``url`` has ingested and analysed everything it accepted."""
+    state = _APPS[url].extensions["testviz"]
+    state.uploads.wait(timeout=120)
+    state.analyzer.wait(timeout=120)
+
 
 def server_runs(url: str) -> list[dict[str, Any]]:
-    """Every run stored on the server, newest first."""
+    """Every run stored on the server, newest first (once queued uploads are stored)."""
+    settled(url)
     response = requests.get(f"{url}/api/tests/runs", params={"per_page": 500}, timeout=30)
     response.raise_for_status()
     runs: list[dict[str, Any]] = response.json()["runs"]
@@ -105,6 +130,7 @@ def server_runs(url: str) -> list[dict[str, Any]]:
 
 def server_run(url: str, run_id: str) -> dict[str, Any]:
     """One run with all its results."""
+    settled(url)
     response = requests.get(f"{url}/api/tests/runs/{run_id}", timeout=30)
     response.raise_for_status()
     run: dict[str, Any] = response.json()

@@ -118,6 +118,13 @@ def test_the_directory_from_each_source(testviz: Testviz, monkeypatch: pytest.Mo
             "Invalid testviz_max_output '-5' from the TESTVIZ_MAX_OUTPUT environment variable*",
         ),
         (
+            [],
+            {"TESTVIZ_WAIT": "maybe"},
+            "",
+            "Invalid testviz_wait 'maybe' from the TESTVIZ_WAIT environment variable: "
+            "expected yes or no",
+        ),
+        (
             ["--testviz-url=ftp://example.invalid"],
             {},
             "",

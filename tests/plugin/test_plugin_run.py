@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from lxml import etree
+from sqlalchemy import func, select
 
 from pytest_testviz.core import parse_junit_xml
 from pytest_testviz.spool import GITIGNORE
+from server.db import db
+from server.models import QueuedUpload, Run
+from tests.server.helpers import serving
 
 from .conftest import Testviz, only_run, server_runs
 
@@ -101,12 +107,43 @@ def test_every_outcome_reaches_the_server_once(testviz: Testviz, live_server: st
     stored = {(r["classname"], r["name"]): r["status"] for r in run["results"]}
     assert stored == EXPECTED
     assert run["totals"] == {"tests": 12, "passed": 5, "failed": 3, "errors": 2, "skipped": 2}
-    result.stdout.fnmatch_lines([f"testviz: run {run['run_id']} created: {live_server}/*"])
-    assert f"{live_server}/api/tests/runs/{run['run_id']}" in result.stdout.str()
+    # The server answered 202 once the upload was stored; its ingest thread did the rest.
+    result.stdout.fnmatch_lines(
+        [f"testviz: run {run['run_id']} queued: {live_server}/api/tests/runs/{run['run_id']}"]
+    )
     assert testviz.pending() == []
     assert testviz.sent() == [f"{run['run_id']}.xml"]
     assert (testviz.directory / "sent" / f"{run['run_id']}.meta.json").is_file()
     assert (testviz.directory / ".gitignore").read_text(encoding="utf-8") == GITIGNORE
+
+
+def test_with_testviz_wait_the_run_is_stored_before_pytest_ends(
+    testviz: Testviz, live_server: str, app: Flask
+) -> None:
+    testviz.pytester.makepyfile(test_outcomes=EVERY_OUTCOME)
+
+    result = testviz.run(f"--testviz-url={live_server}", *testviz.dir_args, "--testviz-wait=yes")
+
+    with app.app_context():  # straight from the database: no waiting for a queue
+        (run_id,) = db.session.execute(select(Run.run_id)).scalars()
+        assert db.session.execute(select(func.count()).select_from(QueuedUpload)).scalar() == 0
+    result.stdout.fnmatch_lines([f"testviz: run {run_id} created: {live_server}/api/tests/runs/*"])
+    assert only_run(live_server)["totals"]["tests"] == 12
+
+
+def test_an_older_server_that_ignores_prefer_answers_200(
+    testviz: Testviz, make_app: Callable[..., Flask]
+) -> None:
+    """A server without the queue (or with TESTVIZ_ASYNC_INGEST=false) stores the run first."""
+    testviz.pytester.makepyfile(test_outcomes=EVERY_OUTCOME)
+    app = make_app(async_ingest=False)
+
+    with serving(app) as url:
+        result = testviz.run(f"--testviz-url={url}", *testviz.dir_args)
+
+    result.stdout.fnmatch_lines(["testviz: run * created: http://127.0.0.1:*/api/tests/runs/*"])
+    with app.app_context():
+        assert db.session.execute(select(func.count()).select_from(Run)).scalar() == 1
 
 
 def test_fail_then_teardown_error_is_one_failed_test(testviz: Testviz) -> None:

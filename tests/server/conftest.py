@@ -91,10 +91,7 @@ def make_app(database_url: str) -> Iterator[AppFactory]:
 
     yield factory
     for app in apps:
-        state = app.extensions["testviz"]
-        if state.watcher is not None:
-            state.watcher.stop()
-        state.analyzer.shutdown()
+        app.extensions["testviz"].shutdown()
         with app.app_context():
             db.engine.dispose()
 

@@ -29,7 +29,7 @@ def serving(app: Flask, *, dispose: bool = False) -> Iterator[str]:
         thread.join(timeout=10)
         server.server_close()
         if dispose:
-            app.extensions["testviz"].analyzer.shutdown()
+            app.extensions["testviz"].shutdown()
             with app.app_context():
                 db.engine.dispose()
 

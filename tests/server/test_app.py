@@ -91,7 +91,7 @@ def test_disabled_by_environment(monkeypatch: pytest.MonkeyPatch, sqlite_url: st
         )
         assert response.status_code == 503
     finally:
-        app.extensions["testviz"].analyzer.shutdown()
+        app.extensions["testviz"].shutdown()
         with app.app_context():
             db.engine.dispose()
 

@@ -166,3 +166,63 @@ def test_a_server_killed_mid_ingest_leaves_nothing_and_the_report_posts_again_wh
         TESTS,
     )
     assert stored["failure_groups"] == body["counts"]["failure_groups"]
+
+
+def queued_states(database_url: str) -> list[str]:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return list(
+                connection.execute(text("SELECT state FROM queued_uploads ORDER BY id")).scalars()
+            )
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.slow
+def test_a_queued_upload_survives_a_server_killed_mid_ingest(
+    database_url: str, big_report: Path, tmp_path: Path
+) -> None:
+    """202 means stored: kill every process while the background ingest is writing, start
+    the server again, and the run arrives whole without the client sending anything."""
+    env = {"TESTVIZ_MAPPING_ENABLED": "false", "TESTVIZ_INTEGRITY_ENABLED": "false"}
+    writing = ingest_is_writing(database_url)
+    with running_gunicorn(
+        database_url, workers=1, env=env, log_dir=tmp_path, request_timeout=HTTP_TIMEOUT
+    ) as server:
+        with open(big_report, "rb") as body:
+            accepted = requests.post(
+                f"{server.url}/api/tests/ingest",
+                data=body,
+                headers={"Content-Type": "application/xml", "Prefer": "respond-async"},
+                timeout=HTTP_TIMEOUT,
+            )
+        assert accepted.status_code == 202, accepted.text
+        wait_for(writing, "the background ingest", alive=lambda: server.process.poll() is None)
+        kill_all(server)
+
+    assert counts(database_url)["runs"] == 0
+    assert queued_states(database_url) == ["queued"]  # claimed by a process that is gone
+
+    with running_gunicorn(
+        database_url, workers=1, env=env, log_dir=tmp_path, request_timeout=HTTP_TIMEOUT
+    ) as server:
+        status_url = server.url + accepted.json()["url"]
+
+        def done() -> bool:
+            state: str = requests.get(status_url, timeout=60).json()["state"]
+            assert state != "failed"
+            return state == "done"
+
+        wait_for(done, "the resumed ingest", alive=lambda: server.process.poll() is None)
+        status = requests.get(status_url, timeout=60).json()
+        assert (status["result"]["status"], status["result"]["counts"]["tests"]) == (
+            "created",
+            TESTS,
+        )
+    stored = counts(database_url)
+    assert (stored["runs"], stored["test_results"], stored["test_definitions"]) == (
+        1,
+        TESTS,
+        TESTS,
+    )

@@ -1,0 +1,308 @@
+"""``Prefer: respond-async``: a JUnit upload is stored, answered 202, ingested in the background.
+
+Nothing accepted may be lost: the queued row is committed before the answer, a restarted
+server picks up what a dead worker left, and a report that turns out to be malformed ends
+``failed`` with the error a synchronous upload would have got, its bytes kept.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import socket
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select, update
+
+from server.db import db
+from server.models import QueuedUpload, Run
+from server.uploads import MAX_ATTEMPTS, STALE_CLAIM, UploadQueue, queue_upload
+
+from .conftest import AppFactory
+from .helpers import case, junit
+
+ASYNC = {"Prefer": "respond-async"}
+FAIL = '<failure message="AssertionError: assert 1 == 2" type="AssertionError">trace</failure>'
+REPORT = junit(case("test_a"), case("test_b", body=FAIL), case("test_c", body="<skipped/>"))
+
+
+def sidecar(**fields: Any) -> bytes:
+    return json.dumps({"schema_version": 1, **fields}).encode()
+
+
+def post_multipart(client: Any, report: bytes, meta: bytes | None = None, **kwargs: Any) -> Any:
+    data: dict[str, Any] = {"report": (_io(report), "junit.xml")}
+    if meta is not None:
+        data["meta"] = (_io(meta), "junit.meta.json")
+    return client.post("/api/tests/ingest", data=data, content_type="multipart/form-data", **kwargs)
+
+
+def _io(data: bytes) -> Any:
+    import io
+
+    return io.BytesIO(data)
+
+
+def uploads(app: Flask) -> UploadQueue:
+    queue: UploadQueue = app.extensions["testviz"].uploads
+    return queue
+
+
+def settled(app: Flask) -> None:
+    uploads(app).wait(timeout=120)
+    app.extensions["testviz"].analyzer.wait(timeout=120)
+
+
+def queued_rows(app: Flask) -> list[QueuedUpload]:
+    with app.app_context():
+        rows = list(db.session.execute(select(QueuedUpload).order_by(QueuedUpload.id)).scalars())
+        db.session.expunge_all()
+        return rows
+
+
+def run_count(app: Flask) -> int:
+    with app.app_context():
+        return db.session.execute(select(func.count()).select_from(Run)).scalar_one()
+
+
+def test_a_multipart_upload_is_accepted_then_stored(make_app: AppFactory) -> None:
+    app = make_app()
+    client = app.test_client()
+    meta = sidecar(run_id="run-async-1", project="shop", branch="main")
+
+    response = post_multipart(client, gzip.compress(REPORT), gzip.compress(meta), headers=ASYNC)
+
+    assert response.status_code == 202, response.json
+    body = response.json
+    assert body["status"] == "queued"
+    assert body["run_id"] == "run-async-1"
+    assert body["run_url"] == "/api/tests/runs/run-async-1"
+    assert response.headers["Location"] == body["url"] == f"/api/tests/uploads/{body['upload_id']}"
+    assert response.headers["Preference-Applied"] == "respond-async"
+
+    settled(app)
+    status = client.get(body["url"]).json
+    assert status["state"] == "done"
+    assert status["error"] is None
+    assert status["result"]["status"] == "created"
+    assert status["result"]["counts"]["tests"] == 3
+    run = client.get("/api/tests/runs/run-async-1").json
+    assert (run["project"], run["branch"], run["totals"]["failed"]) == ("shop", "main", 1)
+    assert (run["mapping_state"], run["integrity_state"]) == ("done", "done")
+    (row,) = queued_rows(app)
+    assert (row.report, row.meta, row.claimed_at, row.attempts) == (None, None, None, 1)
+
+
+def test_a_bare_xml_body_gets_its_run_id_once_stored(make_app: AppFactory) -> None:
+    app = make_app()
+    client = app.test_client()
+
+    response = client.post(
+        "/api/tests/ingest?project=cli",
+        data=REPORT,
+        content_type="application/xml",
+        headers={"Prefer": "wait=5, respond-async"},
+    )
+
+    assert response.status_code == 202, response.json
+    assert (response.json["run_id"], response.json["run_url"]) == (None, None)
+    settled(app)
+    status = client.get(response.json["url"]).json
+    assert status["state"] == "done"
+    assert status["run_url"] == f"/api/tests/runs/{status['run_id']}"
+    assert client.get(status["run_url"]).json["project"] == "cli"
+
+    # The same body ingested synchronously derives the same run id: already stored.
+    again = client.post("/api/tests/ingest?project=cli", data=REPORT, content_type="text/xml")
+    assert (again.status_code, again.json["status"]) == (200, "skipped")
+    assert again.json["run_id"] == status["run_id"]
+
+
+def test_the_same_run_queued_twice_is_stored_once(make_app: AppFactory) -> None:
+    app = make_app()
+    client = app.test_client()
+    meta = sidecar(run_id="twice")
+
+    first = post_multipart(client, REPORT, meta, headers=ASYNC)
+    second = post_multipart(client, REPORT, meta, headers=ASYNC)
+
+    assert (first.status_code, second.status_code) == (202, 202)
+    settled(app)
+    results = [client.get(r.json["url"]).json["result"]["status"] for r in (first, second)]
+    assert results == ["created", "skipped"]
+    assert run_count(app) == 1
+
+
+def test_a_malformed_report_fails_in_the_background_and_is_kept(make_app: AppFactory) -> None:
+    app = make_app()
+    client = app.test_client()
+    broken = b"<testsuites><testsuite name='s'><testcase name='a'>"
+
+    response = post_multipart(client, broken, sidecar(run_id="broken"), headers=ASYNC)
+
+    assert response.status_code == 202
+    settled(app)
+    status = client.get(response.json["url"]).json
+    assert status["state"] == "failed"
+    assert status["error"]["status"] == 400
+    assert status["error"]["code"] == "malformed_report"
+    assert "line 1" in status["error"]["message"]
+    assert status["result"] is None
+    assert run_count(app) == 0
+    (row,) = queued_rows(app)
+    assert row.report == broken  # kept for a person to look at
+
+
+@pytest.mark.parametrize(
+    ("meta", "status", "code"),
+    [
+        (b"{not json", 400, "malformed_sidecar"),
+        (sidecar(git_sha="not a sha"), 422, "invalid_sidecar"),
+        (sidecar(schema_version=7), 422, "invalid_sidecar"),
+    ],
+)
+def test_a_bad_sidecar_is_refused_before_anything_is_queued(
+    make_app: AppFactory, meta: bytes, status: int, code: str
+) -> None:
+    app = make_app()
+
+    response = post_multipart(app.test_client(), REPORT, meta, headers=ASYNC)
+
+    assert (response.status_code, response.json["code"]) == (status, code)
+    assert queued_rows(app) == []
+
+
+def test_a_project_token_is_checked_before_anything_is_queued(make_app: AppFactory) -> None:
+    app = make_app(ingest_tokens=("shop:s3cret",))
+    client = app.test_client()
+    auth = {**ASYNC, "Authorization": "Bearer s3cret"}
+
+    other = post_multipart(client, REPORT, sidecar(project="billing"), headers=auth)
+    default = client.post(
+        "/api/tests/ingest", data=REPORT, content_type="application/xml", headers=auth
+    )
+    own = post_multipart(client, REPORT, sidecar(project="shop"), headers=auth)
+
+    assert (other.status_code, other.json["code"]) == (403, "forbidden")
+    assert default.status_code == 403  # no project named: "default", not this token's
+    assert own.status_code == 202
+    settled(app)
+    assert [row.state for row in queued_rows(app)] == ["done"]
+
+
+def test_json_and_a_server_that_does_not_queue_answer_200(make_app: AppFactory) -> None:
+    queueing = make_app()
+    document = {"run_id": "json-1", "results": [{"name": "test_a", "status": "passed"}]}
+
+    as_json = queueing.test_client().post("/api/tests/ingest", json=document, headers=ASYNC)
+    not_queueing = make_app(async_ingest=False)
+    xml = post_multipart(not_queueing.test_client(), REPORT, sidecar(run_id="x"), headers=ASYNC)
+
+    for response in (as_json, xml):
+        assert (response.status_code, response.json["status"]) == (200, "created")
+        assert "Preference-Applied" not in response.headers
+    assert queued_rows(queueing) == queued_rows(not_queueing) == []
+
+
+def test_an_unknown_upload_is_a_json_404(client: Any) -> None:
+    for path in ("/api/tests/uploads/12345", "/api/tests/uploads/abc"):
+        response = client.get(path)
+        assert response.status_code == 404
+        assert response.json["code"] == "not_found"
+
+
+# -- nothing accepted is lost ---------------------------------------------------------------
+
+
+def _queue_directly(app: Flask, run_id: str, **columns: Any) -> int:
+    """The committed state a 202 leaves behind, as if the worker died before ingesting."""
+    with app.app_context():
+        upload = queue_upload(
+            db.session, gzip.compress(REPORT), sidecar(run_id=run_id), None, run_id
+        )
+        if columns:
+            db.session.execute(
+                update(QueuedUpload).where(QueuedUpload.id == upload.id).values(**columns)
+            )
+            db.session.commit()
+        upload_id: int = upload.id
+        db.session.remove()
+        return upload_id
+
+
+def test_a_restarted_server_ingests_what_was_queued(make_app: AppFactory) -> None:
+    before = make_app()
+    upload_id = _queue_directly(before, "left-behind")
+
+    restarted = make_app()  # start-up resumes queued uploads
+    settled(restarted)
+
+    status = restarted.test_client().get(f"/api/tests/uploads/{upload_id}").json
+    assert (status["state"], status["result"]["status"]) == ("done", "created")
+    assert run_count(restarted) == 1
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+@pytest.mark.parametrize(
+    ("claimed_by", "age", "taken"),
+    [
+        ("{host}:{dead}", timedelta(0), True),  # a worker of this host that has died
+        ("{host}:{alive}", timedelta(0), False),  # one that is still at it
+        ("elsewhere.invalid:1", timedelta(0), False),  # another host: cannot tell yet
+        ("elsewhere.invalid:1", STALE_CLAIM + timedelta(seconds=5), True),  # stale
+    ],
+)
+def test_a_claim_is_taken_over_only_from_a_dead_or_silent_worker(
+    make_app: AppFactory, claimed_by: str, age: timedelta, taken: bool
+) -> None:
+    app = make_app()
+    holder = claimed_by.format(host=socket.gethostname(), dead=_dead_pid(), alive=os.getppid() or 1)
+    upload_id = _queue_directly(
+        app,
+        "claimed",
+        claimed_by=holder,
+        claimed_at=datetime.now(timezone.utc) - age,
+        attempts=1,
+    )
+
+    with app.app_context():
+        state = uploads(app).ingest(upload_id)
+
+    assert state == ("done" if taken else "queued")
+    assert run_count(app) == (1 if taken else 0)
+
+
+def test_unexpected_failures_are_retried_then_given_up(
+    make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure that is not the report's fault (the database, a bug) leaves the upload
+    queued for the sweeper, until it has failed MAX_ATTEMPTS times."""
+    app = make_app()
+    upload_id = _queue_directly(app, "unlucky")
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr("server.uploads.ingest_run", broken)
+    with app.app_context():
+        states = [uploads(app).ingest(upload_id) for _ in range(MAX_ATTEMPTS)]
+
+    assert states == ["queued"] * (MAX_ATTEMPTS - 1) + ["failed"]
+    (row,) = queued_rows(app)
+    assert row.error == {
+        "status": 500,
+        "code": "ingest_failed",
+        "message": f"ingest failed {MAX_ATTEMPTS} times; last: RuntimeError",
+    }
+    assert row.report is not None
