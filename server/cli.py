@@ -103,7 +103,10 @@ def prune_command(age: str, project: str | None, dry_run: bool) -> None:
     cutoff = datetime.now(timezone.utc) - parse_age(age)
     outcome = prune(db.session, cutoff, project, dry_run=dry_run)
     if dry_run:
-        click.echo(f"would delete {outcome.runs} runs and {outcome.results} results")
+        click.echo(
+            f"would delete {outcome.runs} runs and {outcome.results} results"
+            + (f", and {outcome.uploads} upload records" if outcome.uploads else "")
+        )
     else:
         click.echo(outcome.summary())
 

@@ -4,7 +4,9 @@ A run older than the cut-off (by when it was ingested) goes with its results, fl
 and integrity signals (foreign keys cascade). What was counted from it is then taken back:
 failure groups and their per-test membership lose its occurrences (a group or membership left
 with none is deleted), first/last-seen dates move to the oldest/newest run still stored, and a
-test definition with no result left is deleted. Everything happens in one transaction.
+test definition with no result left is deleted. The records of queued uploads that finished
+before the cut-off go too (a failed one's kept bytes with it). Everything happens in one
+transaction.
 """
 
 from __future__ import annotations
@@ -14,11 +16,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, Delete, delete, exists, func, select, update
+from sqlalchemy import CursorResult, Delete, and_, delete, exists, func, or_, select, update
+from sqlalchemy.sql.elements import ColumnElement
 
 from .bulk import chunks
 from .database import AnySession, begin_write
-from .models import FailureGroup, FailureGroupTest, Run, TestDefinition, TestResultRow
+from .models import (
+    FailureGroup,
+    FailureGroupTest,
+    QueuedUpload,
+    Run,
+    TestDefinition,
+    TestResultRow,
+)
 
 
 @dataclass(frozen=True)
@@ -27,11 +37,13 @@ class PruneOutcome:
     results: int
     definitions: int
     failure_groups: int
+    #: Records of finished queued uploads.
+    uploads: int = 0
 
     def summary(self) -> str:
         return (
-            f"{self.runs} runs, {self.results} results, {self.definitions} test definitions "
-            f"and {self.failure_groups} failure groups deleted"
+            f"{self.runs} runs, {self.results} results, {self.definitions} test definitions, "
+            f"{self.failure_groups} failure groups and {self.uploads} upload records deleted"
         )
 
 
@@ -40,13 +52,17 @@ def prune(
 ) -> PruneOutcome:
     """Delete the runs ingested before ``before`` (of one project, or all)."""
     begin_write(session)
+    old_uploads = _finished_uploads(before, project)
+    uploads = session.execute(select(func.count()).where(old_uploads)).scalar_one()
+    if uploads and not dry_run:
+        _deleted(session, delete(QueuedUpload).where(old_uploads))
     query = select(Run.id).where(Run.ingested_at < before)
     if project is not None:
         query = query.where(Run.project == project)
     victims = sorted(session.execute(query).scalars())
     if not victims:
-        session.rollback()
-        return PruneOutcome(0, 0, 0, 0)
+        session.commit() if uploads and not dry_run else session.rollback()
+        return PruneOutcome(0, 0, 0, 0, uploads)
     results = 0
     occurrences: Counter[tuple[str, str, int]] = Counter()
     group_runs: Counter[tuple[str, str]] = Counter()
@@ -73,14 +89,24 @@ def prune(
     projects = [project] if project else _projects_of(session, victims)
     if dry_run:
         session.rollback()
-        return PruneOutcome(len(victims), results, 0, 0)
+        return PruneOutcome(len(victims), results, 0, 0, uploads)
 
     for chunk in chunks(victims):
         session.execute(delete(Run).where(Run.id.in_(chunk)))
     groups_deleted = _take_back_groups(session, occurrences, group_runs)
     definitions = _settle_definitions(session, projects)
     session.commit()
-    return PruneOutcome(len(victims), results, definitions, groups_deleted)
+    return PruneOutcome(len(victims), results, definitions, groups_deleted, uploads)
+
+
+def _finished_uploads(before: datetime, project: str | None) -> ColumnElement[bool]:
+    """Queued uploads done or failed before the cut-off; of a project: named by the request,
+    or stored as one of its runs (the sidecar named it)."""
+    finished = and_(QueuedUpload.state != "queued", QueuedUpload.finished_at < before)
+    if project is None:
+        return finished
+    of_project = select(Run.run_id).where(Run.project == project)
+    return and_(finished, or_(QueuedUpload.project == project, QueuedUpload.run_id.in_(of_project)))
 
 
 def _take_back_groups(

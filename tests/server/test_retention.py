@@ -15,6 +15,7 @@ from server.models import (
     FailureGroupTest,
     FlakyEvidence,
     IntegritySignal,
+    QueuedUpload,
     Run,
     TestDefinition,
     TestResultRow,
@@ -65,7 +66,10 @@ def test_prune_deletes_old_runs_and_keeps_aggregates_consistent(app: Flask) -> N
         args=["prune", "--older-than", "90d", "--project", "shop"]
     )
     assert result.exit_code == 0, result.output
-    assert "2 runs, 6 results, 1 test definitions and 0 failure groups deleted" in result.output
+    assert (
+        "2 runs, 6 results, 1 test definitions, 0 failure groups and 0 upload records deleted"
+        in result.output
+    )
 
     assert count(app, Run) == 3  # new1, new2, and the other project's old run
     assert count(app, TestResultRow, TestResultRow.run_pk.not_in(select(Run.id))) == 0
@@ -142,3 +146,41 @@ def test_a_bad_age_is_a_clear_usage_error(app: Flask, value: str) -> None:
     assert result.exit_code == 2
     assert "--older-than" in result.output
     assert "Traceback" not in result.output
+
+
+def test_finished_upload_records_go_with_the_old_runs(app: Flask) -> None:
+    """Queued uploads leave a small record behind (and a failed one its bytes): pruned by
+    when they finished; with --project, those the project's request named or its runs."""
+    seed(app)
+    now = datetime.now(timezone.utc)
+    with app.app_context():
+        db.session.add_all(
+            [
+                QueuedUpload(
+                    state=state,
+                    received_at=now,
+                    project=project,
+                    run_id=run_id,
+                    attempts=1,
+                    finished_at=now - timedelta(days=days),
+                )
+                for state, project, run_id, days in [
+                    ("done", None, "old1", 100),  # the sidecar named project "shop"
+                    ("failed", "elsewhere", None, 100),
+                    ("done", None, "new2", 1),  # recent
+                    ("queued", None, None, 100),  # not finished: never pruned
+                ]
+            ]
+        )
+        db.session.commit()
+    runner = app.test_cli_runner()
+
+    dry = runner.invoke(args=["prune", "--older-than", "90d", "--dry-run"])
+    assert "and 2 upload records" in dry.output
+    shop = runner.invoke(args=["prune", "--older-than", "90d", "--project", "shop"])
+    assert "and 1 upload records deleted" in shop.output, shop.output
+    rest = runner.invoke(args=["prune", "--older-than", "90d"])
+    assert "and 1 upload records deleted" in rest.output, rest.output
+
+    assert count(app, QueuedUpload) == 2
+    assert count(app, QueuedUpload, QueuedUpload.state == "queued") == 1
