@@ -786,7 +786,7 @@ WRAPPED = [
     (plugin.spool, "mark_sent", "at the end:   move to sent/ and prune"),
 ]
 if _upload_imported is not None:
-    WRAPPED.append((upload, "send_spooled", "at the end:   upload (gzip, POST, the server storing it)"))
+    WRAPPED.append((upload, "send_spooled", "at the end:   upload (gzip, POST, server answer)"))
 for owner, name, label in WRAPPED:
     _wrap(owner, name, label)
 
