@@ -71,7 +71,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             upgrade_database(db.engine)
 
     analyzer = Analyzer(app, settings)
-    state = TestvizState(settings, analyzer, UploadQueue(app, analyzer))
+    state = TestvizState(settings, analyzer, UploadQueue(app, settings, analyzer))
     app.extensions["testviz"] = state
     register_error_handlers(app)
     app.before_request(_require_enabled)

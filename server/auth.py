@@ -28,6 +28,9 @@ from .errors import APIError
 
 #: Paths that never need a read token: readiness, and ingest (it has tokens of its own).
 OPEN_PATHS = ("/healthz", "/api/tests/ingest")
+#: A queued upload's status: a read token, or an ingest token (the client that sent it
+#: follows the ``Location`` it was given).
+UPLOAD_STATUS = "/api/tests/uploads/"
 _CHALLENGE = 'Bearer realm="testviz", Basic realm="testviz", charset="UTF-8"'
 
 
@@ -142,8 +145,13 @@ def _require_read_token() -> None:
     given = presented_token()
     if not given:
         raise _unauthorized("a read token is required (Authorization: Bearer ...)")
-    if not any(_matches(given, tokens)):
-        raise _unauthorized("the read token is not valid")
+    if any(_matches(given, tokens)):
+        return
+    if request.path.startswith(UPLOAD_STATUS) and any(
+        _matches(given, (token.digest for token in policy().ingest))
+    ):
+        return
+    raise _unauthorized("the read token is not valid")
 
 
 def init_app(app: Flask, ingest: Iterable[str], read: Iterable[str]) -> TokenPolicy:

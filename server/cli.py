@@ -1,4 +1,5 @@
-"""``flask --app server ...`` commands: upgrade (init-db), sync, reanalyze, prune."""
+"""``flask --app server ...`` commands: upgrade (init-db), sync, reanalyze, prune,
+requeue-uploads."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from .database import upgrade_database
 from .db import db
 from .retention import prune
 from .sync import report_files, sync_test_results
+from .uploads import requeue_failed
 
 
 @click.command("init-db")
@@ -111,6 +113,15 @@ def prune_command(age: str, project: str | None, dry_run: bool) -> None:
         click.echo(outcome.summary())
 
 
+@click.command("requeue-uploads")
+@with_appcontext
+@click.argument("upload_ids", nargs=-1, type=click.IntRange(min=0, max=2**63 - 1))
+def requeue_uploads_command(upload_ids: tuple[int, ...]) -> None:
+    """Queue failed uploads again (the ones named by UPLOAD_IDS, or every failed one)."""
+    count = requeue_failed(db.session, list(upload_ids) if upload_ids else None)
+    click.echo(f"{count} failed uploads queued again; a running server ingests them")
+
+
 def init_app(app: Flask) -> None:
     for command in (
         init_db_command,
@@ -118,5 +129,6 @@ def init_app(app: Flask) -> None:
         sync_command,
         reanalyze_command,
         prune_command,
+        requeue_uploads_command,
     ):
         app.cli.add_command(command)

@@ -295,8 +295,8 @@ class SyncedFile(db.Model):  # type: ignore[name-defined,misc]
 class QueuedUpload(db.Model):  # type: ignore[name-defined,misc]
     """A JUnit upload accepted with ``Prefer: respond-async``, until it is ingested.
 
-    The report and sidecar are kept as they arrived (gzip'd, when the client sent them so)
-    and dropped once the run is stored; a failed upload keeps them, with the error.
+    The report and sidecar are dropped once the run is stored; a failed upload keeps them,
+    with the error.
     """
 
     __tablename__ = "queued_uploads"
@@ -308,8 +308,9 @@ class QueuedUpload(db.Model):  # type: ignore[name-defined,misc]
     project: Mapped[str | None] = mapped_column(String(200))
     #: The sidecar's run_id if it names one; the stored run's once done.
     run_id: Mapped[str | None] = mapped_column(String(128))
-    report: Mapped[bytes | None] = mapped_column(LargeBinary)
-    meta: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: Both parts gzip'd; loaded only when asked for (a status poll does not need them).
+    report: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    meta: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: ``host:pid`` of the worker ingesting it.
@@ -320,4 +321,8 @@ class QueuedUpload(db.Model):  # type: ignore[name-defined,misc]
     #: ``{"status", "code", "message"}``: what a synchronous upload would have been told.
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
-    __table_args__ = (Index("ix_queued_uploads_state_id", "state", "id"),)
+    __table_args__ = (
+        Index("ix_queued_uploads_state_id", "state", "id"),
+        # An id is never reused after a prune, so an old Location never shows another upload.
+        {"sqlite_autoincrement": True},
+    )

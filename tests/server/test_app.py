@@ -40,6 +40,8 @@ def test_default_database_is_sqlite_in_instance_folder(tmp_path: Path) -> None:
         True,
     )
     assert settings.results_dir == ""
+    assert settings.async_ingest is True
+    assert settings_from_env({"TESTVIZ_ASYNC_INGEST": "false"}, str(tmp_path)).async_ingest is False
 
 
 def test_postgres_urls_use_psycopg3(tmp_path: Path) -> None:
@@ -53,6 +55,7 @@ def test_postgres_urls_use_psycopg3(tmp_path: Path) -> None:
         ({"CCDASH_TEST_VISUALIZER_ENABLED": "maybe"}, "CCDASH_TEST_VISUALIZER_ENABLED"),
         ({"TESTVIZ_MAX_UPLOAD_MB": "lots"}, "TESTVIZ_MAX_UPLOAD_MB"),
         ({"TESTVIZ_COUNT_DROP_THRESHOLD": "2"}, "TESTVIZ_COUNT_DROP_THRESHOLD"),
+        ({"TESTVIZ_ASYNC_INGEST": "sometimes"}, "TESTVIZ_ASYNC_INGEST"),
     ],
 )
 def test_bad_settings_name_their_variable(tmp_path: Path, env: dict[str, str], needle: str) -> None:

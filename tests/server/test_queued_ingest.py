@@ -19,10 +19,17 @@ from typing import Any
 import pytest
 from flask import Flask
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import undefer
 
 from server.db import db
 from server.models import QueuedUpload, Run
-from server.uploads import MAX_ATTEMPTS, STALE_CLAIM, UploadQueue, queue_upload
+from server.uploads import (
+    MAX_ATTEMPTS,
+    PID_NAMESPACE,
+    STALE_CLAIM,
+    UploadQueue,
+    queue_upload,
+)
 
 from .conftest import AppFactory
 from .helpers import case, junit
@@ -61,7 +68,10 @@ def settled(app: Flask) -> None:
 
 def queued_rows(app: Flask) -> list[QueuedUpload]:
     with app.app_context():
-        rows = list(db.session.execute(select(QueuedUpload).order_by(QueuedUpload.id)).scalars())
+        query = select(QueuedUpload).options(
+            undefer(QueuedUpload.report), undefer(QueuedUpload.meta)
+        )
+        rows = list(db.session.execute(query.order_by(QueuedUpload.id)).scalars())
         db.session.expunge_all()
         return rows
 
@@ -156,7 +166,8 @@ def test_a_malformed_report_fails_in_the_background_and_is_kept(make_app: AppFac
     assert status["result"] is None
     assert run_count(app) == 0
     (row,) = queued_rows(app)
-    assert row.report == broken  # kept for a person to look at
+    assert row.report is not None  # kept, gzip'd
+    assert gzip.decompress(row.report) == broken
 
 
 @pytest.mark.parametrize(
@@ -211,7 +222,12 @@ def test_json_and_a_server_that_does_not_queue_answer_200(make_app: AppFactory) 
 
 
 def test_an_unknown_upload_is_a_json_404(client: Any) -> None:
-    for path in ("/api/tests/uploads/12345", "/api/tests/uploads/abc"):
+    for path in (
+        "/api/tests/uploads/12345",
+        "/api/tests/uploads/abc",
+        "/api/tests/uploads/99999999999999999999",
+        "/api/tests/uploads/" + "9" * 5000,
+    ):
         response = client.get(path)
         assert response.status_code == 404
         assert response.json["code"] == "not_found"
@@ -224,7 +240,7 @@ def _queue_directly(app: Flask, run_id: str, **columns: Any) -> int:
     """The committed state a 202 leaves behind, as if the worker died before ingesting."""
     with app.app_context():
         upload = queue_upload(
-            db.session, gzip.compress(REPORT), sidecar(run_id=run_id), None, run_id
+            db.session, gzip.compress(REPORT), gzip.compress(sidecar(run_id=run_id)), None, run_id
         )
         if columns:
             db.session.execute(
@@ -257,17 +273,20 @@ def _dead_pid() -> int:
 @pytest.mark.parametrize(
     ("claimed_by", "age", "taken"),
     [
-        ("{host}:{dead}", timedelta(0), True),  # a worker of this host that has died
-        ("{host}:{alive}", timedelta(0), False),  # one that is still at it
-        ("elsewhere.invalid:1", timedelta(0), False),  # another host: cannot tell yet
-        ("elsewhere.invalid:1", STALE_CLAIM + timedelta(seconds=5), True),  # stale
+        ("{host}:{ns}:{dead}", timedelta(0), True),  # a worker of this host that has died
+        ("{host}:{ns}:{alive}", timedelta(0), False),  # one that is still at it
+        ("{host}:4026531999:{dead}", timedelta(0), False),  # another container, same name
+        ("elsewhere.invalid::1", timedelta(0), False),  # another host: cannot tell yet
+        ("elsewhere.invalid::1", STALE_CLAIM + timedelta(seconds=5), True),  # stale
     ],
 )
 def test_a_claim_is_taken_over_only_from_a_dead_or_silent_worker(
     make_app: AppFactory, claimed_by: str, age: timedelta, taken: bool
 ) -> None:
     app = make_app()
-    holder = claimed_by.format(host=socket.gethostname(), dead=_dead_pid(), alive=os.getppid() or 1)
+    holder = claimed_by.format(
+        host=socket.gethostname(), ns=PID_NAMESPACE, dead=_dead_pid(), alive=os.getppid() or 1
+    )
     upload_id = _queue_directly(
         app,
         "claimed",
@@ -299,10 +318,142 @@ def test_unexpected_failures_are_retried_then_given_up(
         states = [uploads(app).ingest(upload_id) for _ in range(MAX_ATTEMPTS)]
 
     assert states == ["queued"] * (MAX_ATTEMPTS - 1) + ["failed"]
+    status = app.test_client().get(f"/api/tests/uploads/{upload_id}").json
+    assert status["error"]["status"] == 500
+    assert status["error"]["code"] == "ingest_failed"
+    assert f"gave up after {MAX_ATTEMPTS} attempts" in status["error"]["message"]
+    assert "RuntimeError" in status["error"]["message"]
+
+    # Its bytes are kept: once the database is back, a person queues it again.
+    monkeypatch.undo()
+    result = app.test_cli_runner().invoke(args=["requeue-uploads", str(upload_id)])
+    assert result.exit_code == 0, result.output
+    assert "1 failed uploads queued again" in result.output
+    with app.app_context():
+        assert uploads(app).ingest(upload_id) == "done"
+    assert run_count(app) == 1
+
+
+def test_a_worker_that_dies_on_every_attempt_does_not_loop_for_ever(
+    make_app: AppFactory,
+) -> None:
+    """Each attempt killed its worker (out of memory, say): the claim of a dead process is
+    taken over at once, so without a cap the upload would kill worker after worker."""
+    app = make_app()
+    holder = f"{socket.gethostname()}:{PID_NAMESPACE}:{_dead_pid()}"
+    upload_id = _queue_directly(
+        app,
+        "poison",
+        claimed_by=holder,
+        claimed_at=datetime.now(timezone.utc),
+        attempts=MAX_ATTEMPTS,
+    )
+
+    with app.app_context():
+        assert uploads(app).ingest(upload_id) == "failed"
+
+    status = app.test_client().get(f"/api/tests/uploads/{upload_id}").json
+    assert "none of them finished" in status["error"]["message"]
+    assert run_count(app) == 0
+
+
+def test_a_worker_whose_claim_was_taken_over_does_not_overwrite_the_new_one(
+    make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow ingest outlives its claim; another worker takes the upload over meanwhile.
+    The first may still store the run (idempotent), but the upload's record is not its to
+    finish any more."""
+    from server import uploads as module
+
+    app = make_app()
+    upload_id = _queue_directly(app, "slow")
+    real_ingest = module.ingest_run
+    taken_over = {"claimed_by": "elsewhere.invalid::7", "attempts": 2}
+
+    def slow_ingest(*args: Any) -> Any:
+        with db.engine.begin() as connection:  # another worker, on its own connection
+            connection.execute(
+                update(QueuedUpload).where(QueuedUpload.id == upload_id).values(**taken_over)
+            )
+        return real_ingest(*args)
+
+    monkeypatch.setattr(module, "ingest_run", slow_ingest)
+    with app.app_context():
+        assert uploads(app).ingest(upload_id) == "queued"  # the record is the new holder's
+
     (row,) = queued_rows(app)
-    assert row.error == {
-        "status": 500,
-        "code": "ingest_failed",
-        "message": f"ingest failed {MAX_ATTEMPTS} times; last: RuntimeError",
-    }
-    assert row.report is not None
+    assert (row.state, row.claimed_by, row.attempts) == ("queued", "elsewhere.invalid::7", 2)
+    assert run_count(app) == 1
+
+
+# -- hostile input on the queued path -------------------------------------------------------
+
+
+def post_xml(client: Any, body: bytes, **headers: str) -> Any:
+    return client.post(
+        "/api/tests/ingest",
+        data=body,
+        content_type="application/xml",
+        headers={**ASYNC, **headers},
+    )
+
+
+def test_gzip_bytes_sent_as_identity_are_parsed_as_sent_not_unzipped(
+    make_app: AppFactory,
+) -> None:
+    """``Content-Encoding: identity`` says the body is not zipped: a body that merely starts
+    like gzip is a report to parse (and so malformed), never unzipped without a bound."""
+    app = make_app(max_upload_mb=1)
+    client = app.test_client()
+    bomb = gzip.compress(b"<testsuite>" + b" " * (8 * 1024 * 1024) + b"</testsuite>")
+
+    synchronous = client.post(
+        "/api/tests/ingest",
+        data=bomb,
+        content_type="application/xml",
+        headers={"Content-Encoding": "identity"},
+    )
+    queued = post_xml(client, bomb, **{"Content-Encoding": "identity"})
+
+    assert (synchronous.status_code, synchronous.json["code"]) == (400, "malformed_report")
+    assert queued.status_code == 202
+    settled(app)
+    error = client.get(queued.json["url"]).json["error"]
+    assert (error["status"], error["code"]) == (400, "malformed_report")
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "code"),
+    [
+        (gzip.compress(b" " * (2 * 1024 * 1024)), {"Content-Encoding": "gzip"}, 413, "too_large"),
+        (gzip.compress(REPORT)[:-10], {"Content-Encoding": "gzip"}, 400, "bad_encoding"),
+        (REPORT, {"Content-Encoding": "br"}, 415, "unsupported_encoding"),
+    ],
+)
+def test_bad_encodings_are_refused_before_anything_is_queued(
+    make_app: AppFactory, body: bytes, headers: dict[str, str], status: int, code: str
+) -> None:
+    app = make_app(max_upload_mb=1)
+
+    response = post_xml(app.test_client(), body, **headers)
+
+    assert (response.status_code, response.json["code"]) == (status, code)
+    assert queued_rows(app) == []
+
+
+def test_the_ingest_token_that_sent_an_upload_may_follow_it(make_app: AppFactory) -> None:
+    app = make_app(ingest_tokens=("ci-token",), read_tokens=("reader",))
+    client = app.test_client()
+    accepted = post_xml(client, REPORT, Authorization="Bearer ci-token")
+    assert accepted.status_code == 202
+
+    followed = [
+        client.get(accepted.json["url"], headers={"Authorization": f"Bearer {token}"})
+        for token in ("ci-token", "reader", "wrong")
+    ]
+
+    assert [response.status_code for response in followed] == [200, 200, 401]
+    assert client.get(accepted.json["url"]).status_code == 401
+    # An ingest token reads nothing else.
+    runs = client.get("/api/tests/runs", headers={"Authorization": "Bearer ci-token"})
+    assert runs.status_code == 401

@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column("result", sa.JSON(), nullable=True),
         sa.Column("error", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_queued_uploads")),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_queued_uploads_state_id", "queued_uploads", ["state", "id"])
 
