@@ -12,11 +12,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
-
 from .capture import TestRecord, xml_safe
 from .core.results import Attempt, cap_text
-from .core.sidecar import SCHEMA_VERSION, Sidecar, TestMeta
+from .core.sidecar_limits import SCHEMA_VERSION, entry_fits, run_fits
 
 PRODUCER_PROPERTY = "testviz.producer"
 
@@ -148,11 +146,6 @@ def _attempt(attempt: Attempt) -> dict[str, Any]:
     return entry
 
 
-#: Entries holding only what the plugin made itself (a 16-digit hash, pytest's node id) need no
-#: validation beyond the NUL check on the whole document.
-_OWN_FIELDS = frozenset({"source_hash", "nodeid"})
-
-
 def sidecar(
     *,
     run_id: str,
@@ -170,40 +163,62 @@ def sidecar(
     """The sidecar's bytes, as :meth:`Sidecar.dump` writes them and :class:`Sidecar` accepts.
 
     A value the schema refuses (an owner longer than 1,024 characters, a NUL character) is a
-    ``ValueError`` naming the field, as before. The run's own fields go through the model;
-    per-test entries through :class:`TestMeta` only when they carry a value from the user's
-    code (tags, owner, markers, failed attempts).
+    ``ValueError`` naming the field. Values :mod:`.core.sidecar_limits` recognises as fitting
+    are written as they are; only the others go through the pydantic models, so a usual run
+    does not import pydantic at all.
     """
-    run = Sidecar.model_validate(
-        {
-            "run_id": run_id,
-            "project": project,
-            "session_id": session_id,
-            "git_sha": git_sha,
-            "branch": branch,
-            "env_fingerprint": env_fingerprint,
-            "env": env,
-            "started_at": started,
-            "finished_at": finished,
-            "producer": producer,
-        }
-    )
-    document: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        **run.model_dump(mode="json", exclude_none=True, exclude_defaults=True),
+    fields: dict[str, Any] = {
+        "run_id": run_id,
+        "project": project,
+        "session_id": session_id,
+        "git_sha": git_sha,
+        "branch": branch,
+        "env_fingerprint": env_fingerprint,
+        "env": env,
+        "started_at": started,
+        "finished_at": finished,
+        "producer": producer,
     }
+    document: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
+    if run_fits(fields):
+        document.update(
+            (name, _json_time(value) if isinstance(value, datetime) else value)
+            for name, value in fields.items()
+            if value is not None and value != {}
+        )
+    else:
+        from .core.sidecar import Sidecar
+
+        run = Sidecar.model_validate(fields)
+        document.update(run.model_dump(mode="json", exclude_none=True, exclude_defaults=True))
     tests = test_meta(records)
     for key, entry in tests.items():
-        if not _OWN_FIELDS.issuperset(entry):
-            try:
-                TestMeta.model_validate(entry)
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(part) for part in first["loc"])
-                raise ValueError(f"test {key!r}: invalid {where!r}: {first['msg']}") from None
+        if not entry_fits(entry):
+            _validate_entry(key, entry)
     if tests:
         document["tests"] = tests
     text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
     if "\\u0000" in text:  # json.dumps writes a NUL as \u0000: let the model say where
+        from .core.sidecar import Sidecar
+
         Sidecar.model_validate(document)
     return text.encode() + b"\n"
+
+
+def _json_time(value: datetime) -> str:
+    """A time as pydantic writes it in JSON: ISO 8601, ``Z`` for UTC."""
+    text = value.isoformat()
+    return text[: -len("+00:00")] + "Z" if text.endswith("+00:00") else text
+
+
+def _validate_entry(key: str, entry: dict[str, Any]) -> None:
+    from pydantic import ValidationError
+
+    from .core.sidecar import TestMeta
+
+    try:
+        TestMeta.model_validate(entry)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ValueError(f"test {key!r}: invalid {where!r}: {first['msg']}") from None

@@ -28,14 +28,8 @@ if TYPE_CHECKING:
         TestResult,
         Totals,
     )
-    from .sidecar import (
-        Sidecar,
-        TestMeta,
-        find_sidecar,
-        load_sidecar,
-        parse_sidecar,
-        sidecar_path,
-    )
+    from .sidecar import Sidecar, TestMeta, load_sidecar, parse_sidecar
+    from .sidecar_limits import find_sidecar, sidecar_path
 
 #: Each public name and the module of the core that defines it.
 _HOMES = {
@@ -65,10 +59,10 @@ _HOMES = {
     "Totals": "results",
     "Sidecar": "sidecar",
     "TestMeta": "sidecar",
-    "find_sidecar": "sidecar",
+    "find_sidecar": "sidecar_limits",
     "load_sidecar": "sidecar",
     "parse_sidecar": "sidecar",
-    "sidecar_path": "sidecar",
+    "sidecar_path": "sidecar_limits",
 }
 
 __all__ = [

@@ -24,41 +24,49 @@ from pydantic import (
 )
 
 from .errors import SidecarError
+from .sidecar_limits import (
+    BRANCH_MAX,
+    GIT_SHA_PATTERN,
+    PROJECT_MAX,
+    RUN_ID_PATTERN,
+    RUNNER_MARKERS,
+    SCHEMA_VERSION,
+    SHORT_MAX,
+    SIDECAR_SUFFIX,
+    SOURCE_HASH_MAX,
+    find_sidecar,
+    sidecar_path,
+)
 
-SIDECAR_SUFFIX = ".meta.json"
-SCHEMA_VERSION: Literal[1] = 1
+__all__ = [
+    "RUNNER_MARKERS",
+    "SCHEMA_VERSION",
+    "SIDECAR_SUFFIX",
+    "AttemptMeta",
+    "BranchName",
+    "ProjectName",
+    "RunId",
+    "ShortText",
+    "Sidecar",
+    "SourceHash",
+    "TestMeta",
+    "find_sidecar",
+    "load_sidecar",
+    "nul_path",
+    "parse_sidecar",
+    "reject_nul",
+    "sidecar_path",
+]
+
 _MAX_SIDECAR_BYTES = 64 * 1024 * 1024
 _TOO_DEEP = "arrays or objects nested too deeply"
 
-#: pytest markers that say how a test runs, not what it is about: not feature tags.
-RUNNER_MARKERS = frozenset(
-    {
-        "parametrize",
-        "skip",
-        "skipif",
-        "xfail",
-        "usefixtures",
-        "filterwarnings",
-        "testviz",
-        "flaky",
-        "timeout",
-        "asyncio",
-        "anyio",
-        "django_db",
-        "order",
-        "dependency",
-        "tryfirst",
-        "trylast",
-        "no_cover",
-    }
-)
-
-RunId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}$")]
-ShortText = Annotated[str, StringConstraints(max_length=1024)]
+RunId = Annotated[str, StringConstraints(pattern=RUN_ID_PATTERN)]
+ShortText = Annotated[str, StringConstraints(max_length=SHORT_MAX)]
 #: Limits the server's columns have: a longer value is a clear error, not a database failure.
-ProjectName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-BranchName = Annotated[str, StringConstraints(max_length=255)]
-SourceHash = Annotated[str, StringConstraints(max_length=128)]
+ProjectName = Annotated[str, StringConstraints(min_length=1, max_length=PROJECT_MAX)]
+BranchName = Annotated[str, StringConstraints(max_length=BRANCH_MAX)]
+SourceHash = Annotated[str, StringConstraints(max_length=SOURCE_HASH_MAX)]
 
 
 def nul_path(value: Any, path: str = "") -> str | None:
@@ -126,7 +134,7 @@ class Sidecar(BaseModel):
     run_id: RunId | None = None
     project: ProjectName | None = None
     session_id: ShortText | None = None
-    git_sha: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{4,64}$")] | None = None
+    git_sha: Annotated[str, StringConstraints(pattern=GIT_SHA_PATTERN)] | None = None
     branch: BranchName | None = None
     env_fingerprint: ShortText | None = None
     #: Allow-listed facts only (Python version, OS, CI provider, build URL): never secrets.
@@ -149,19 +157,6 @@ class Sidecar(BaseModel):
         fields = self.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
         document = {"schema_version": SCHEMA_VERSION, **fields}
         return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-
-
-def sidecar_path(report: str | os.PathLike[str]) -> Path:
-    """``report.xml`` -> ``report.meta.json``, beside it."""
-    path = Path(report)
-    stem = path.name[: -len(".xml")] if path.name.lower().endswith(".xml") else path.name
-    return path.with_name(stem + SIDECAR_SUFFIX)
-
-
-def find_sidecar(report: str | os.PathLike[str]) -> Path | None:
-    """The sidecar beside a report file, if there is one."""
-    candidate = sidecar_path(report)
-    return candidate if candidate.is_file() else None
 
 
 def parse_sidecar(data: bytes | str, source: str = "<sidecar>") -> Sidecar:

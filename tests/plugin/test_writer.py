@@ -4,15 +4,19 @@ list of the environment fingerprint against ``importlib.metadata``'s own reading
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from importlib import metadata
 from xml.sax.saxutils import escape, quoteattr
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pytest_testviz.capture import TestRecord, xml_safe
 from pytest_testviz.core.results import Attempt
 from pytest_testviz.core.sidecar import AttemptMeta, Sidecar, TestMeta, parse_sidecar
+from pytest_testviz.core.sidecar_limits import entry_fits, run_fits
 from pytest_testviz.environment import installed_distributions
 from pytest_testviz.writer import _attr, _text, sidecar
 
@@ -129,9 +133,82 @@ def test_a_value_the_schema_refuses_is_a_value_error(meta: dict[str, object], wh
         sidecar(**RUN, records=[record])  # type: ignore[arg-type]
 
 
-def test_a_run_field_the_schema_refuses_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match="branch"):
-        sidecar(**{**RUN, "branch": "b" * 256}, records=[])  # type: ignore[arg-type]
+@pytest.mark.parametrize(
+    ("field", "value", "where"),
+    [
+        ("branch", "b" * 256, "branch"),
+        ("git_sha", "not a sha", "git_sha"),
+        ("env", {"os": "Linux\x00"}, "env.os"),
+        ("project", "", "project"),
+    ],
+)
+def test_a_run_field_the_schema_refuses_is_a_value_error(
+    field: str, value: object, where: str
+) -> None:
+    with pytest.raises(ValueError, match=where):
+        sidecar(**{**RUN, field: value}, records=[])  # type: ignore[arg-type]
+
+
+# -- the quick check that keeps pydantic out of a usual run -----------------------------------
+
+_EDGY_TEXT = st.one_of(
+    st.text(max_size=5),
+    st.sampled_from(["", "a" * 200, "a" * 201, "b" * 255, "b" * 256, "c" * 1024, "c" * 1025]),
+    st.sampled_from(["0123abcd", "ABCD", "abc", "g" * 40, "a" * 64, "a" * 65, "-x", "x y"]),
+)
+_TIMES = st.datetimes(
+    timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=-5, minutes=-30))])
+)
+
+
+@settings(max_examples=300)
+@given(
+    field=st.sampled_from(
+        ["run_id", "project", "session_id", "git_sha", "branch", "env_fingerprint", "producer"]
+    ),
+    value=st.none() | _EDGY_TEXT,
+    env=st.dictionaries(_EDGY_TEXT, _EDGY_TEXT, max_size=2),
+    started=_TIMES,
+)
+def test_run_fields_the_quick_check_accepts_are_what_the_model_writes(
+    field: str, value: str | None, env: dict[str, str], started: datetime
+) -> None:
+    """A usual run with one field (and the env) edgy: nothing the quick check lets through
+    is refused by the model, and the bytes are the model's own. Whatever it does not let
+    through goes to the model, which names the field."""
+    run = {**RUN, field: value, "env": env, "started": started}
+    fields = {
+        **{k: v for k, v in run.items() if k not in ("started", "finished")},
+        "started_at": run["started"],
+        "finished_at": run["finished"],
+    }
+    if not run_fits(fields) or "\\u0000" in json.dumps(fields, default=str):
+        return  # NULs are the writer's JSON check's business, not the quick check's
+    Sidecar.model_validate(fields)
+    assert sidecar(**run, records=[]) == _through_the_model([], **run)  # type: ignore[arg-type]
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["tags", "owner", "markers", "source_hash", "nodeid"]),
+        st.one_of(_EDGY_TEXT, st.lists(_EDGY_TEXT, max_size=3), st.none(), st.integers()),
+    )
+)
+def test_entries_the_quick_check_accepts_the_model_accepts(entry: dict[str, object]) -> None:
+    if entry_fits(entry):
+        TestMeta.model_validate(entry)
+
+
+def test_the_quick_check_leaves_doubtful_values_to_the_model() -> None:
+    fields = {"run_id": "abc", "project": "shop", "started_at": STARTED}
+    assert run_fits(fields)
+    assert not run_fits({**fields, "project": ""})
+    assert not run_fits({**fields, "project": "p" * 201})
+    assert not run_fits({**fields, "git_sha": "not hex"})
+    assert not run_fits({**fields, "started_at": STARTED.replace(tzinfo=None)})
+    assert not run_fits({**fields, "codeowners": "* @team"})  # not a field it knows
+    assert not entry_fits({"attempts": []})
+    assert not entry_fits({"owner": "o" * 1025})
 
 
 TRICKY = [
