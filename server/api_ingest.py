@@ -157,6 +157,8 @@ def _prefers_async() -> bool:
 
 def _queue(upload: _XmlUpload, allowed: frozenset[str] | None) -> ResponseReturnValue:
     """Check what is cheap to check, store the upload, answer 202 (see :mod:`.uploads`)."""
+    if not upload.xml.strip():  # an empty report (a wrong path to curl): parsing it is free
+        report_from_xml(upload.xml, None, None)
     sidecar = read_sidecar(upload.meta) if upload.meta is not None else None
     check_project(
         allowed, upload.project or (sidecar.project if sidecar else None) or DEFAULT_PROJECT

@@ -425,12 +425,14 @@ def test_gzip_bytes_sent_as_identity_are_parsed_as_sent_not_unzipped(
 @pytest.mark.parametrize(
     ("body", "headers", "status", "code"),
     [
+        (b"", {}, 400, "malformed_report"),
+        (b" \n ", {}, 400, "malformed_report"),
         (gzip.compress(b" " * (2 * 1024 * 1024)), {"Content-Encoding": "gzip"}, 413, "too_large"),
         (gzip.compress(REPORT)[:-10], {"Content-Encoding": "gzip"}, 400, "bad_encoding"),
         (REPORT, {"Content-Encoding": "br"}, 415, "unsupported_encoding"),
     ],
 )
-def test_bad_encodings_are_refused_before_anything_is_queued(
+def test_an_empty_report_or_a_bad_encoding_is_refused_before_anything_is_queued(
     make_app: AppFactory, body: bytes, headers: dict[str, str], status: int, code: str
 ) -> None:
     app = make_app(max_upload_mb=1)
