@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import datetime
+import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -52,6 +53,9 @@ RUNNER_MARKERS = frozenset(
 
 _RUN_ID = re.compile(RUN_ID_PATTERN)
 _GIT_SHA = re.compile(GIT_SHA_PATTERN)
+#: Lone surrogates cannot be written as UTF-8; the models refuse them, naming the field.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_MINUTE = timedelta(minutes=1)
 
 
 def sidecar_path(report: str | os.PathLike[str]) -> Path:
@@ -68,7 +72,24 @@ def find_sidecar(report: str | os.PathLike[str]) -> Path | None:
 
 
 def _text(value: object, longest: int = SHORT_MAX) -> bool:
-    return type(value) is str and len(value) <= longest
+    return (
+        type(value) is str
+        and len(value) <= longest
+        and (value.isascii() or _SURROGATE.search(value) is None)
+    )
+
+
+def _matches(pattern: re.Pattern[str], value: object) -> bool:
+    # fullmatch: "$" in a pattern also matches before a final newline, the models' does not
+    return type(value) is str and pattern.fullmatch(value) is not None
+
+
+def _time(value: object) -> bool:
+    """Aware, with an offset of whole minutes (pydantic writes no seconds of an offset)."""
+    if type(value) is not datetime:
+        return False
+    offset = value.utcoffset()
+    return offset is not None and offset % _MINUTE == timedelta(0)
 
 
 def _texts(value: object) -> bool:
@@ -96,8 +117,8 @@ def run_fits(fields: dict[str, Any]) -> bool:
         return False
     run_id, git_sha, env = fields.get("run_id"), fields.get("git_sha"), fields.get("env", {})
     return (
-        (run_id is None or (type(run_id) is str and _RUN_ID.match(run_id) is not None))
-        and (git_sha is None or (type(git_sha) is str and _GIT_SHA.match(git_sha) is not None))
+        (run_id is None or _matches(_RUN_ID, run_id))
+        and (git_sha is None or _matches(_GIT_SHA, git_sha))
         and (fields.get("project") is None or _text(fields["project"], PROJECT_MAX))
         and fields.get("project") != ""
         and all(
@@ -108,8 +129,7 @@ def run_fits(fields: dict[str, Any]) -> bool:
         and type(env) is dict
         and all(_text(key) and _text(value) for key, value in env.items())
         and all(
-            fields.get(name) is None
-            or (type(fields[name]) is datetime and fields[name].tzinfo is not None)
+            fields.get(name) is None or _time(fields[name])
             for name in ("started_at", "finished_at")
         )
     )
@@ -131,7 +151,7 @@ def entry_fits(entry: dict[str, Any]) -> bool:
             if not _text(value, SOURCE_HASH_MAX):
                 return False
         elif key == "nodeid":
-            if type(value) is not str:
+            if not _text(value, sys.maxsize):
                 return False
         else:
             return False

@@ -122,6 +122,7 @@ def test_a_sidecar_without_git_or_tests_leaves_them_out() -> None:
         ({"owner": "x" * 1025}, "owner"),
         ({"tags": ["ok", "y" * 1025]}, "tags"),
         ({"owner": "team\x00"}, "NUL"),
+        ({"tags": ["ok", "\ud800"]}, "tags"),
         ({"source_hash": "abc\x00"}, "NUL"),
     ],
 )
@@ -140,6 +141,8 @@ def test_a_value_the_schema_refuses_is_a_value_error(meta: dict[str, object], wh
         ("git_sha", "not a sha", "git_sha"),
         ("env", {"os": "Linux\x00"}, "env.os"),
         ("project", "", "project"),
+        ("git_sha", "a" * 40 + "\n", "git_sha"),  # from a CI variable, unstripped
+        ("branch", "main\ud800", "branch"),
     ],
 )
 def test_a_run_field_the_schema_refuses_is_a_value_error(
@@ -155,9 +158,16 @@ _EDGY_TEXT = st.one_of(
     st.text(max_size=5),
     st.sampled_from(["", "a" * 200, "a" * 201, "b" * 255, "b" * 256, "c" * 1024, "c" * 1025]),
     st.sampled_from(["0123abcd", "ABCD", "abc", "g" * 40, "a" * 64, "a" * 65, "-x", "x y"]),
+    st.sampled_from(["abcd\n", "abc\r\n", "\ud800", "ok \udcff", "é\ud83d"]),
 )
 _TIMES = st.datetimes(
-    timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=-5, minutes=-30))])
+    timezones=st.sampled_from(
+        [
+            timezone.utc,
+            timezone(timedelta(hours=-5, minutes=-30)),
+            timezone(timedelta(seconds=30)),  # pydantic writes no seconds of an offset
+        ]
+    )
 )
 
 
@@ -207,6 +217,9 @@ def test_the_quick_check_leaves_doubtful_values_to_the_model() -> None:
     assert not run_fits({**fields, "git_sha": "not hex"})
     assert not run_fits({**fields, "started_at": STARTED.replace(tzinfo=None)})
     assert not run_fits({**fields, "codeowners": "* @team"})  # not a field it knows
+    assert not run_fits({**fields, "run_id": "abc\n"})
+    assert not run_fits({**fields, "started_at": STARTED.astimezone(timezone(timedelta(0, 30)))})
+    assert not run_fits({**fields, "branch": "\udcff"})
     assert not entry_fits({"attempts": []})
     assert not entry_fits({"owner": "o" * 1025})
 
