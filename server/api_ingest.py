@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from pytest_testviz.core import DEFAULT_PROJECT, Report
 
-from .auth import check_ingest_token, check_project
+from .auth import check_ingest_token, check_project, upload_readers_projects
 from .db import db
 from .errors import APIError
 from .ingest import ingest_run
@@ -160,12 +160,12 @@ def _queue(upload: _XmlUpload, allowed: frozenset[str] | None) -> ResponseReturn
     if not upload.xml.strip():  # an empty report (a wrong path to curl): parsing it is free
         report_from_xml(upload.xml, None, None)
     sidecar = read_sidecar(upload.meta) if upload.meta is not None else None
-    check_project(
-        allowed, upload.project or (sidecar.project if sidecar else None) or DEFAULT_PROJECT
-    )
+    # Stored resolved, as the parse would resolve it: the upload's record says whose it is.
+    project = upload.project or (sidecar.project if sidecar else None) or DEFAULT_PROJECT
+    check_project(allowed, project)
     report, meta = upload.stored()
     run_id = sidecar.run_id if sidecar else None
-    queued = queue_upload(db.session, report, meta, upload.project, run_id)
+    queued = queue_upload(db.session, report, meta, project, run_id)
     uploads: UploadQueue = current_app.extensions["testviz"].uploads
     uploads.submit(queued.id)
     body = QueuedUploadResponse(**upload_status(queued).model_dump())
@@ -207,6 +207,7 @@ def ingest() -> ResponseReturnValue:
 @bp.get("/uploads/<upload_id>")
 def get_upload(upload_id: str) -> ResponseReturnValue:
     """Where a queued upload is: ``queued``, ``done`` (with the ingest's answer) or ``failed``."""
+    projects = upload_readers_projects()  # a project-scoped ingest token sees its own only
     upload = None
     if (
         upload_id.isascii()
@@ -215,6 +216,6 @@ def get_upload(upload_id: str) -> ResponseReturnValue:
         and int(upload_id) < 2**63
     ):
         upload = db.session.get(QueuedUpload, int(upload_id))
-    if upload is None:
+    if upload is None or (projects is not None and upload.project not in projects):
         raise APIError(404, "not_found", f"no upload {upload_id[:40]!r}")
     return upload_status(upload).model_dump(mode="json")

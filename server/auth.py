@@ -137,6 +137,18 @@ def check_project(allowed: frozenset[str] | None, project: str) -> None:
         )
 
 
+def upload_readers_projects() -> frozenset[str] | None:
+    """For ``GET /api/tests/uploads/<id>``: the projects whose uploads the caller may see, or
+    ``None`` for all (reads are open, or it holds a read token or an any-project token)."""
+    tokens = policy().read
+    if not tokens:
+        return None
+    given = presented_token()
+    if given and any(_matches(given, tokens)):
+        return None
+    return check_ingest_token()  # _require_read_token let it through with an ingest token
+
+
 def _require_read_token() -> None:
     """Every route but the open ones needs a read token, when read tokens are configured."""
     tokens = policy().read

@@ -304,7 +304,7 @@ class QueuedUpload(db.Model):  # type: ignore[name-defined,misc]
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     state: Mapped[str] = mapped_column(String(16), default="queued")  # queued, done, failed
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    #: Named by the request (form field or query); else the sidecar's, else "default".
+    #: Named by the request (form field or query), else the sidecar's, else "default".
     project: Mapped[str | None] = mapped_column(String(200))
     #: The sidecar's run_id if it names one; the stored run's once done.
     run_id: Mapped[str | None] = mapped_column(String(128))

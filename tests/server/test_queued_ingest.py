@@ -459,3 +459,21 @@ def test_the_ingest_token_that_sent_an_upload_may_follow_it(make_app: AppFactory
     # An ingest token reads nothing else.
     runs = client.get("/api/tests/runs", headers={"Authorization": "Bearer ci-token"})
     assert runs.status_code == 401
+
+
+def test_a_project_token_follows_its_own_projects_uploads_only(make_app: AppFactory) -> None:
+    app = make_app(ingest_tokens=("shop:shop-token", "cli:cli-token"), read_tokens=("reader",))
+    client = app.test_client()
+    shop = post_multipart(
+        client,
+        REPORT,
+        sidecar(project="shop"),
+        headers={**ASYNC, "Authorization": "Bearer shop-token"},
+    )
+    assert shop.status_code == 202
+
+    as_other = client.get(shop.json["url"], headers={"Authorization": "Bearer cli-token"})
+    as_owner = client.get(shop.json["url"], headers={"Authorization": "Bearer shop-token"})
+
+    assert (as_other.status_code, as_other.json["code"]) == (404, "not_found")
+    assert as_owner.status_code == 200
