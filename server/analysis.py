@@ -269,14 +269,12 @@ class Analyzer(BackgroundQueue[str]):
     """Runs mapping and integrity for runs, in one background thread per server process."""
 
     name = "analysis"
+    sweep_every = _STALE_CLAIM.total_seconds() / 2
 
     def __init__(self, app: Flask, settings: Settings) -> None:
         super().__init__(app, in_background=settings.analysis_in_background)
         self.settings = settings
         _server_rules(settings)  # a missing or unreadable file stops start-up
-
-    def start_sweeper(self, interval: float = _STALE_CLAIM.total_seconds() / 2) -> None:
-        super().start_sweeper(interval)
 
     def work(self, key: str) -> None:
         self.analyse(key)

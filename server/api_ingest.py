@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, request
 from flask.typing import ResponseReturnValue
 from pydantic import ValidationError
 
-from pytest_testviz.core import DEFAULT_PROJECT, Report
+from pytest_testviz.core import Report, resolve_project
 
 from .auth import check_ingest_token, check_project, upload_readers_projects
 from .db import db
@@ -161,14 +161,14 @@ def _queue(upload: _XmlUpload, allowed: frozenset[str] | None) -> ResponseReturn
         report_from_xml(upload.xml, None, None)
     sidecar = read_sidecar(upload.meta) if upload.meta is not None else None
     # Stored resolved, as the parse would resolve it: the upload's record says whose it is.
-    project = upload.project or (sidecar.project if sidecar else None) or DEFAULT_PROJECT
+    project = resolve_project(upload.project, sidecar)
     check_project(allowed, project)
     report, meta = upload.stored()
     run_id = sidecar.run_id if sidecar else None
     queued = queue_upload(db.session, report, meta, project, run_id)
     uploads: UploadQueue = current_app.extensions["testviz"].uploads
     uploads.submit(queued.id)
-    body = QueuedUploadResponse(**upload_status(queued).model_dump())
+    body = upload_status(queued, QueuedUploadResponse)
     headers = {"Location": body.url, "Preference-Applied": "respond-async"}
     return body.model_dump(mode="json"), 202, headers
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Hashable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, TypeVar
@@ -23,11 +24,13 @@ log = logging.getLogger(__name__)
 K = TypeVar("K", bound=Hashable)
 
 
-class BackgroundQueue(Generic[K]):
+class BackgroundQueue(ABC, Generic[K]):
     """Work items keyed by ``K``; subclasses say how to do one and how to find waiting ones."""
 
     #: Names the threads (``testviz-<name>``) and the log lines.
     name = "work"
+    #: Seconds between two looks for waiting items (:meth:`start_sweeper`).
+    sweep_every = 60.0
 
     def __init__(self, app: Flask, *, in_background: bool = True) -> None:
         self.app = app
@@ -41,13 +44,13 @@ class BackgroundQueue(Generic[K]):
 
     # -- what a subclass provides -------------------------------------------------------------
 
+    @abstractmethod
     def work(self, key: K) -> None:
         """Do one item, inside an app context; claiming it is the subclass's business."""
-        raise NotImplementedError
 
+    @abstractmethod
     def pending(self) -> list[K]:
         """Items waiting in the database (inside an app context), oldest first."""
-        raise NotImplementedError
 
     # -- running it ---------------------------------------------------------------------------
 
@@ -86,9 +89,11 @@ class BackgroundQueue(Generic[K]):
             self.submit(key)
         return len(keys)
 
-    def start_sweeper(self, interval: float) -> None:
-        """Look for waiting items every ``interval`` seconds: a worker that died mid-way
-        leaves its claim behind, and the item becomes claimable once the claim is stale."""
+    def start_sweeper(self, interval: float | None = None) -> None:
+        """Look for waiting items every ``interval`` seconds (``sweep_every``): a worker that
+        died mid-way leaves its claim behind, and the item becomes claimable once the claim
+        is stale."""
+        interval = self.sweep_every if interval is None else interval
 
         def sweep() -> None:
             while not self._stop.wait(interval):

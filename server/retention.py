@@ -61,7 +61,10 @@ def prune(
         query = query.where(Run.project == project)
     victims = sorted(session.execute(query).scalars())
     if not victims:
-        session.commit() if uploads and not dry_run else session.rollback()
+        if uploads and not dry_run:
+            session.commit()
+        else:
+            session.rollback()
         return PruneOutcome(0, 0, 0, 0, uploads)
     results = 0
     occurrences: Counter[tuple[str, str, int]] = Counter()

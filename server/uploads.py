@@ -23,7 +23,7 @@ import socket
 import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask
 from sqlalchemy import select, update
@@ -49,6 +49,7 @@ from .models import QueuedUpload
 from .schemas import UploadStatus
 
 log = logging.getLogger(__name__)
+S = TypeVar("S", bound=UploadStatus)
 
 #: A claim older than this belonged to a worker that died: the upload is claimable again.
 STALE_CLAIM = timedelta(minutes=5)
@@ -147,9 +148,9 @@ def queue_upload(
     return upload
 
 
-def upload_status(upload: QueuedUpload) -> UploadStatus:
-    """An upload's state, as ``GET /api/tests/uploads/<id>`` shows it."""
-    return UploadStatus(
+def upload_status(upload: QueuedUpload, model: type[S] = UploadStatus) -> S:  # type: ignore[assignment]
+    """An upload's state, as ``GET /api/tests/uploads/<id>`` shows it (or the 202 answer)."""
+    return model(
         upload_id=upload.id,
         state=upload.state,
         received_at=upload.received_at,
@@ -226,9 +227,6 @@ class UploadQueue(BackgroundQueue[int]):
         super().__init__(app)
         self.settings = settings
         self.analyzer = analyzer
-
-    def start_sweeper(self, interval: float = 60.0) -> None:
-        super().start_sweeper(interval)
 
     def pending(self) -> list[int]:
         return list(

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .identity import canonical_identity, content_run_id, test_id
     from .junit import DEFAULT_MAX_OUTPUT, JUnitReader
     from .names import infer_path, split_params
-    from .report import DEFAULT_PROJECT, fold_repeats, parse_junit_xml
+    from .report import DEFAULT_PROJECT, fold_repeats, parse_junit_xml, resolve_project
     from .results import (
         Attempt,
         DeclaredTotals,
@@ -49,6 +49,7 @@ _HOMES = {
     "DEFAULT_PROJECT": "report",
     "fold_repeats": "report",
     "parse_junit_xml": "report",
+    "resolve_project": "report",
     "Attempt": "results",
     "DeclaredTotals": "results",
     "Report": "results",
@@ -93,6 +94,7 @@ __all__ = [
     "normalise_message",
     "parse_junit_xml",
     "parse_sidecar",
+    "resolve_project",
     "sidecar_path",
     "split_params",
     "test_id",

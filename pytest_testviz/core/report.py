@@ -36,7 +36,7 @@ def parse_junit_xml(
     :class:`~pytest_testviz.core.errors.JUnitParseError` or ``SidecarError`` on bad input.
     """
     sidecar, sidecar_bytes = _sidecar(source, meta, detect_sidecar)
-    project = project or (sidecar.project if sidecar else None) or DEFAULT_PROJECT
+    project = resolve_project(project, sidecar)
     reader = JUnitReader(source, project=project, max_output=max_output)
     # Every result is kept, and none refers to another: the cycle collector would only walk
     # them again and again as the list grows (a fifth of the time for a large report).
@@ -65,6 +65,11 @@ def parse_junit_xml(
         testcases=len(testcases),
         repeated=repeated_ids(testcases) if len(results) != len(testcases) else [],
     )
+
+
+def resolve_project(project: str | None, sidecar: Sidecar | None) -> str:
+    """The run's project: the one given, else the sidecar's, else ``"default"``."""
+    return project or (sidecar.project if sidecar else None) or DEFAULT_PROJECT
 
 
 def _sidecar(

@@ -56,6 +56,21 @@ _GIT_SHA = re.compile(GIT_SHA_PATTERN)
 #: Lone surrogates cannot be written as UTF-8; the models refuse them, naming the field.
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _MINUTE = timedelta(minutes=1)
+#: The run's fields the writer passes; anything else is left to the model.
+_RUN_FIELDS = frozenset(
+    {
+        "run_id",
+        "project",
+        "session_id",
+        "git_sha",
+        "branch",
+        "env_fingerprint",
+        "env",
+        "started_at",
+        "finished_at",
+        "producer",
+    }
+)
 
 
 def sidecar_path(report: str | os.PathLike[str]) -> Path:
@@ -101,19 +116,7 @@ def run_fits(fields: dict[str, Any]) -> bool:
 
     NUL characters are not looked for here: the writer finds them in the JSON text.
     """
-    known = {
-        "run_id",
-        "project",
-        "session_id",
-        "git_sha",
-        "branch",
-        "env_fingerprint",
-        "env",
-        "started_at",
-        "finished_at",
-        "producer",
-    }
-    if not known.issuperset(fields):
+    if not _RUN_FIELDS.issuperset(fields):
         return False
     run_id, git_sha, env = fields.get("run_id"), fields.get("git_sha"), fields.get("env", {})
     return (

@@ -8,6 +8,7 @@ server picks up what a dead worker left, and a report that turns out to be malfo
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import socket
@@ -33,6 +34,7 @@ from server.uploads import (
 
 from .conftest import AppFactory
 from .helpers import case, junit
+from .test_ingest_api import post_xml
 
 ASYNC = {"Prefer": "respond-async"}
 FAIL = '<failure message="AssertionError: assert 1 == 2" type="AssertionError">trace</failure>'
@@ -44,16 +46,10 @@ def sidecar(**fields: Any) -> bytes:
 
 
 def post_multipart(client: Any, report: bytes, meta: bytes | None = None, **kwargs: Any) -> Any:
-    data: dict[str, Any] = {"report": (_io(report), "junit.xml")}
+    data: dict[str, Any] = {"report": (io.BytesIO(report), "junit.xml")}
     if meta is not None:
-        data["meta"] = (_io(meta), "junit.meta.json")
+        data["meta"] = (io.BytesIO(meta), "junit.meta.json")
     return client.post("/api/tests/ingest", data=data, content_type="multipart/form-data", **kwargs)
-
-
-def _io(data: bytes) -> Any:
-    import io
-
-    return io.BytesIO(data)
 
 
 def uploads(app: Flask) -> UploadQueue:
@@ -113,11 +109,8 @@ def test_a_bare_xml_body_gets_its_run_id_once_stored(make_app: AppFactory) -> No
     app = make_app()
     client = app.test_client()
 
-    response = client.post(
-        "/api/tests/ingest?project=cli",
-        data=REPORT,
-        content_type="application/xml",
-        headers={"Prefer": "wait=5, respond-async"},
+    response = post_xml(
+        client, REPORT, query_string={"project": "cli"}, headers={"Prefer": "wait=5, respond-async"}
     )
 
     assert response.status_code == 202, response.json
@@ -195,9 +188,7 @@ def test_a_project_token_is_checked_before_anything_is_queued(make_app: AppFacto
     auth = {**ASYNC, "Authorization": "Bearer s3cret"}
 
     other = post_multipart(client, REPORT, sidecar(project="billing"), headers=auth)
-    default = client.post(
-        "/api/tests/ingest", data=REPORT, content_type="application/xml", headers=auth
-    )
+    default = post_xml(client, REPORT, headers=auth)
     own = post_multipart(client, REPORT, sidecar(project="shop"), headers=auth)
 
     assert (other.status_code, other.json["code"]) == (403, "forbidden")
@@ -389,13 +380,8 @@ def test_a_worker_whose_claim_was_taken_over_does_not_overwrite_the_new_one(
 # -- hostile input on the queued path -------------------------------------------------------
 
 
-def post_xml(client: Any, body: bytes, **headers: str) -> Any:
-    return client.post(
-        "/api/tests/ingest",
-        data=body,
-        content_type="application/xml",
-        headers={**ASYNC, **headers},
-    )
+def queue_xml(client: Any, body: bytes, **headers: str) -> Any:
+    return post_xml(client, body, headers={**ASYNC, **headers})
 
 
 def test_gzip_bytes_sent_as_identity_are_parsed_as_sent_not_unzipped(
@@ -407,13 +393,8 @@ def test_gzip_bytes_sent_as_identity_are_parsed_as_sent_not_unzipped(
     client = app.test_client()
     bomb = gzip.compress(b"<testsuite>" + b" " * (8 * 1024 * 1024) + b"</testsuite>")
 
-    synchronous = client.post(
-        "/api/tests/ingest",
-        data=bomb,
-        content_type="application/xml",
-        headers={"Content-Encoding": "identity"},
-    )
-    queued = post_xml(client, bomb, **{"Content-Encoding": "identity"})
+    synchronous = post_xml(client, bomb, headers={"Content-Encoding": "identity"})
+    queued = queue_xml(client, bomb, **{"Content-Encoding": "identity"})
 
     assert (synchronous.status_code, synchronous.json["code"]) == (400, "malformed_report")
     assert queued.status_code == 202
@@ -437,7 +418,7 @@ def test_an_empty_report_or_a_bad_encoding_is_refused_before_anything_is_queued(
 ) -> None:
     app = make_app(max_upload_mb=1)
 
-    response = post_xml(app.test_client(), body, **headers)
+    response = queue_xml(app.test_client(), body, **headers)
 
     assert (response.status_code, response.json["code"]) == (status, code)
     assert queued_rows(app) == []
@@ -446,7 +427,7 @@ def test_an_empty_report_or_a_bad_encoding_is_refused_before_anything_is_queued(
 def test_the_ingest_token_that_sent_an_upload_may_follow_it(make_app: AppFactory) -> None:
     app = make_app(ingest_tokens=("ci-token",), read_tokens=("reader",))
     client = app.test_client()
-    accepted = post_xml(client, REPORT, Authorization="Bearer ci-token")
+    accepted = queue_xml(client, REPORT, Authorization="Bearer ci-token")
     assert accepted.status_code == 202
 
     followed = [
