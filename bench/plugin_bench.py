@@ -797,7 +797,7 @@ def _dump():
     imports = {"import pytest_testviz.plugin (after pytest)": [_imported, 1]}
     imports["import the working parts when switched on (session)"] = [_session_imported, 1]
     if _upload_imported is not None:
-        imports["import requests, to send (upload)"] = [_upload_imported, 1]
+        imports["import the upload module (urllib), to send"] = [_upload_imported, 1]
     rows = {**imports, **rows}
     with open(os.environ["PLUGIN_BENCH_TIMINGS"], "w") as stream:
         json.dump(rows, stream)

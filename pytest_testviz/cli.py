@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from . import spool
 from .core import Sidecar, TestvizInputError, find_sidecar, parse_junit_xml, sidecar_path
 from .environment import environment_facts, git_info
+from .options import server_url
 from .upload import send, send_spooled
 
 EXIT_OK = 0
@@ -132,9 +133,19 @@ def _count(text: str) -> int:
     return value
 
 
+def _url(text: str) -> str:
+    try:
+        return server_url(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an http:// or https:// URL, not {text!r}"
+        ) from None
+
+
 def _add_server_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--url",
+        type=_url,
         default=os.environ.get("TESTVIZ_URL"),
         required=not os.environ.get("TESTVIZ_URL"),
         help="the server (default: $TESTVIZ_URL)",

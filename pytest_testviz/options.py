@@ -151,7 +151,8 @@ def _yes_no(text: str) -> bool:
     raise ValueError
 
 
-def _url(text: str) -> str:
+def server_url(text: str) -> str:
+    """An http(s) URL with a host (and a valid port, if any), without its trailing slash."""
     parsed = urlparse(text)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise ValueError
@@ -162,7 +163,7 @@ def _url(text: str) -> str:
 def resolve(config: pytest.Config, env: Mapping[str, str] | None = None) -> Settings | None:
     """The plugin's settings, or ``None`` when neither a URL nor a directory is set."""
     env = os.environ if env is None else env
-    url = _get(config, env, URL, _url, "an http:// or https:// URL")
+    url = _get(config, env, URL, server_url, "an http:// or https:// URL")
     directory = _get(config, env, DIR)
     if url is None and directory is None:
         return None

@@ -7,17 +7,25 @@ does not wait for the parse and the database; an older server answers 200 as bef
 Connection errors, timeouts and 5xx answers are retried a few times with backoff; a 4xx is
 the server's considered "no" and is not. Nothing here raises for a transport problem: the
 caller gets an :class:`Outcome` and decides what to tell the user.
+
+The standard library's ``urllib.request`` does the HTTP: one POST needs nothing more, and it
+imports in a tenth of the time ``requests`` takes, at the end of every pushing test run. It
+follows the ``HTTPS_PROXY``/``NO_PROXY`` variables, and verifies TLS against the system's
+certificates (or ``SSL_CERT_FILE``).
 """
 
 from __future__ import annotations
 
 import gzip
+import json
 import time
+import urllib.error
+import urllib.request
+import uuid
 from dataclasses import dataclass
+from http.client import HTTPException
 from pathlib import Path
 from typing import Any
-
-import requests
 
 from .spool import Spooled
 
@@ -26,6 +34,11 @@ BACKOFF = 0.5
 INGEST_PATH = "/api/tests/ingest"
 GZIP_TYPE = "application/gzip"
 _GZIP_MAGIC = b"\x1f\x8b"
+# What a multipart header parameter cannot hold as is (the HTML5 form encoding, as browsers
+# and requests write it): quotes and control characters are percent-encoded.
+_PARAM_ESCAPES = {ord('"'): "%22", ord("\\"): "\\\\"} | {
+    code: f"%{code:02X}" for code in range(0x20) if code != 0x1B
+}
 
 
 @dataclass(frozen=True)
@@ -40,13 +53,30 @@ class Outcome:
     url: str | None = None
 
 
-def _explain(response: requests.Response) -> str:
-    try:
-        body = response.json()
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    reason: str
+    body: bytes
+    location: str | None = None
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError:  # not JSON, or not UTF-8
+            return None
+
+    def explain(self) -> str:
+        body = self.json()
         message = body.get("message") if isinstance(body, dict) else None
-    except ValueError:
-        message = None
-    return f"HTTP {response.status_code}: {message or response.reason or 'no reason given'}"
+        return f"HTTP {self.status}: {message or self.reason or 'no reason given'}"
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirected POST would arrive as a GET without its files: say where it points instead."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
 
 
 def _gzipped(path: Path) -> bytes:
@@ -61,6 +91,57 @@ def _gzipped(path: Path) -> bytes:
     return gzip.compress(data, compresslevel=1, mtime=0)
 
 
+def multipart(
+    fields: dict[str, str], files: dict[str, tuple[str, bytes, str]]
+) -> tuple[bytes, str]:
+    """A ``multipart/form-data`` body and its content type: text fields, then files."""
+    boundary = uuid.uuid4().hex
+    parts: list[bytes] = []
+    for name, value in fields.items():
+        head = f'--{boundary}\r\nContent-Disposition: form-data; name="{_param(name)}"\r\n\r\n'
+        parts += [head.encode(), value.encode(), b"\r\n"]
+    for name, (filename, data, content_type) in files.items():
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{_param(name)}"; '
+            f'filename="{_param(filename)}"\r\nContent-Type: {content_type}\r\n\r\n'
+        )
+        parts += [head.encode(), data, b"\r\n"]
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def _param(value: str) -> str:
+    return value.translate(_PARAM_ESCAPES)
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> _Answer:
+    """One POST; an HTTP error status is an answer, a transport problem raises ``OSError``."""
+    if not url.startswith(("http://", "https://")):
+        raise ValueError("only http:// and https:// URLs can be sent to")
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+    opener = urllib.request.build_opener(_NoRedirects)
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            return _Answer(response.status, response.reason, response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return _Answer(error.code, str(error.reason), error.read(), error.headers["Location"])
+
+
+def _unreachable(url: str, exc: BaseException, timeout: float) -> str:
+    """Why ``url`` could not be reached, in words (``URLError`` wraps the cause)."""
+    reason: Any = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(reason, TimeoutError):
+        why = f"no answer within {timeout:g} s (timed out)"
+    elif isinstance(reason, ConnectionRefusedError):
+        why = "connection refused"
+    elif isinstance(reason, OSError) and reason.strerror:
+        why = reason.strerror
+    else:
+        why = str(reason) or type(reason).__name__
+    return f"cannot reach {url}: {why}"
+
+
 def send(
     url: str,
     report: Path,
@@ -70,7 +151,6 @@ def send(
     timeout: float = 10.0,
     project: str | None = None,
     retries: int = RETRIES,
-    session: requests.Session | None = None,
     wait: bool = True,
 ) -> Outcome:
     """Upload one report (with its sidecar, if any); never raises for transport errors.
@@ -82,65 +162,58 @@ def send(
         headers["Prefer"] = "respond-async"
     token = (token or "").strip()  # a token read from a file keeps its newline
     if token:
+        if not (token.isascii() and token.isprintable()):
+            # Never echoed: the HTTP library's own error would quote the header, token and all.
+            return Outcome(
+                False,
+                f"cannot send to {url}: the ingest token holds characters an HTTP header "
+                "cannot carry (a line break?)",
+            )
         headers["Authorization"] = f"Bearer {token}"
     try:
-        files: dict[str, Any] = {"report": (report.name, _gzipped(report), GZIP_TYPE)}
+        files = {"report": (report.name, _gzipped(report), GZIP_TYPE)}
         if meta is not None and meta.is_file():
             # Only the file's name: no local path leaves the machine.
             files["meta"] = (meta.name, _gzipped(meta), GZIP_TYPE)
     except OSError as exc:
         return Outcome(False, f"cannot read {exc.filename or report}: {exc.strerror}")
-    http = session or requests.Session()
+    body, headers["Content-Type"] = multipart({"project": project} if project else {}, files)
+    endpoint = url.rstrip("/") + INGEST_PATH
     last = "not sent"
-    try:
-        for attempt in range(retries):
-            if attempt:
-                time.sleep(BACKOFF * 2 ** (attempt - 1))
-            try:
-                response = http.post(
-                    url.rstrip("/") + INGEST_PATH,
-                    files=files,
-                    data={"project": project} if project else None,
-                    headers=headers,
-                    timeout=timeout,
-                )
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                last = f"cannot reach {url}: {type(exc).__name__}"
-                continue
-            except requests.exceptions.InvalidHeader:
-                # requests quotes the header it refuses: that would print the token.
-                return Outcome(
-                    False,
-                    f"cannot send to {url}: the ingest token holds characters an HTTP header "
-                    "cannot carry (a line break?)",
-                )
-            except requests.RequestException as exc:
-                return Outcome(False, f"cannot send to {url}: {type(exc).__name__}: {exc}")
-            if response.status_code >= 500:
-                last = _explain(response)
-                continue
-            if response.status_code >= 400:
-                return Outcome(False, _explain(response), rejected=True)
-            try:
-                body = response.json()
-            except ValueError:
-                body = None
-            if not isinstance(body, dict):
-                return Outcome(
-                    False, f"HTTP {response.status_code}: the answer is not a testviz server's"
-                )
-            # A queued upload's run is at run_url once stored; url is where to follow it.
-            where = body.get("run_url") or body.get("url") or ""
+    for attempt in range(retries):
+        if attempt:
+            time.sleep(BACKOFF * 2 ** (attempt - 1))
+        try:
+            answer = _post(endpoint, body, headers, timeout)
+        except (OSError, HTTPException) as exc:  # URLError and timeouts are OSErrors
+            last = _unreachable(url, exc, timeout)
+            continue
+        except ValueError as exc:  # a URL urllib cannot use (the options checked its form)
+            return Outcome(False, f"cannot send to {url}: {exc}")
+        if answer.status >= 500:
+            last = answer.explain()
+            continue
+        if 300 <= answer.status < 400:
+            where = f" to {answer.location}" if answer.location else ""
             return Outcome(
-                True,
-                str(body.get("status", "created")),
-                run_id=body.get("run_id"),
-                url=url.rstrip("/") + str(where),
+                False,
+                f"HTTP {answer.status}: the server redirects{where}; send to that address",
+                rejected=True,
             )
-        return Outcome(False, last)
-    finally:
-        if session is None:
-            http.close()
+        if answer.status >= 400:
+            return Outcome(False, answer.explain(), rejected=True)
+        answered = answer.json()
+        if not isinstance(answered, dict):
+            return Outcome(False, f"HTTP {answer.status}: the answer is not a testviz server's")
+        # A queued upload's run is at run_url once stored; url is where to follow it.
+        where = answered.get("run_url") or answered.get("url") or ""
+        return Outcome(
+            True,
+            str(answered.get("status", "created")),
+            run_id=answered.get("run_id"),
+            url=url.rstrip("/") + str(where),
+        )
+    return Outcome(False, last)
 
 
 def send_spooled(spooled: Spooled, url: str, **options: object) -> Outcome:

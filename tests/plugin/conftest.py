@@ -204,6 +204,19 @@ def unavailable_server() -> Iterator[FakeServer]:
 
 
 @pytest.fixture
+def redirecting_server() -> Iterator[FakeServer]:
+    """Answers every request with 301 Moved Permanently to an https address."""
+
+    def redirect(request: http.server.BaseHTTPRequestHandler, fake: FakeServer) -> None:
+        request.send_response(301)
+        request.send_header("Location", "https://testviz.example/api/tests/ingest")
+        request.send_header("Content-Length", "0")
+        request.end_headers()
+
+    yield from _serve(redirect)
+
+
+@pytest.fixture
 def silent_server() -> Iterator[FakeServer]:
     """Accepts connections and reads requests, but never answers until the test ends."""
     release = threading.Event()

@@ -87,6 +87,21 @@ def test_push_a_foreign_report_with_its_sidecar(
     assert len(server_runs(live_server)) == 1
 
 
+def test_push_with_an_unusual_file_name_and_project(
+    web: Path, live_server: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Quotes, spaces and non-ASCII in the form's file name and fields reach the server whole."""
+    odd = web / 'jest "nightly" résumé.xml'
+    (web / "junit.xml").rename(odd)
+
+    assert main(["push", str(odd), "--url", live_server, "--project", "café-web"]) == 0
+
+    (run,) = server_runs(live_server)
+    assert run["project"] == "café-web"
+    assert run["totals"]["tests"] == 3
+    assert "created" in capsys.readouterr().out
+
+
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 def test_the_sidecar_carries_git_commit_and_branch(
     web: Path, live_server: str, monkeypatch: pytest.MonkeyPatch
@@ -107,14 +122,28 @@ def test_the_sidecar_carries_git_commit_and_branch(
     assert (run["git_sha"], run["branch"], run["project"]) == (sha, "feature/cart", "web")
 
 
-def test_push_to_an_impossible_url_names_the_url(
-    web: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:99999", "file:///etc/hostname", "127.0.0.1:5000", "https://"]
+)
+def test_push_to_an_impossible_url_is_a_usage_error_naming_it(
+    web: Path, capsys: pytest.CaptureFixture[str], url: str
 ) -> None:
-    code = main(["push", "junit.xml", "--url", "http://127.0.0.1:99999"])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["push", "junit.xml", "--url", url])
+
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument --url: expected an http:// or https:// URL, not {url!r}" in err
+
+
+def test_push_to_a_closed_port_names_the_url(
+    web: Path, capsys: pytest.CaptureFixture[str], closed_port_url: str
+) -> None:
+    code = main(["push", "junit.xml", "--url", closed_port_url, "--timeout", "5"])
 
     assert code == 1
     err = capsys.readouterr().err
-    assert "http://127.0.0.1:99999" in err
+    assert f"cannot reach {closed_port_url}: connection refused" in err
     assert "cannot read" not in err  # the report was readable: the URL is what is wrong
 
 

@@ -39,7 +39,8 @@ def test_server_down_then_replay(
     assert (testviz.directory / f"{run_id}.meta.json").is_file()
     result.stdout.fnmatch_lines(
         [
-            f"testviz: could not send run {run_id}: cannot reach {closed_port_url}*"
+            f"testviz: could not send run {run_id}: "
+            f"cannot reach {closed_port_url}: connection refused; *"
             f"send it later with: testviz replay {testviz.directory} --url {closed_port_url}"
         ]
     )

@@ -91,7 +91,7 @@ def test_a_token_with_a_trailing_newline_is_sent_without_it(
 def test_a_bad_token_never_shows_in_the_output(
     testviz: Testviz, live_server: str, monkeypatch: pytest.MonkeyPatch, token: str
 ) -> None:
-    """requests quotes a header with a line break in its error: that message is not shown."""
+    """An HTTP library quotes a header it refuses in its error: that message is not shown."""
     testviz.pytester.makepyfile(test_one=PASSING)
     monkeypatch.setenv("TESTVIZ_TOKEN", token)
 
@@ -152,5 +152,8 @@ def test_a_server_that_never_answers_times_out(testviz: Testviz, silent_server: 
     assert 0 < len(silent_server.requests) <= RETRIES
     assert len(testviz.pending()) == 1
     result.stdout.fnmatch_lines(
-        [f"testviz: could not send run *: cannot reach {silent_server.url}: ReadTimeout; *"]
+        [
+            f"testviz: could not send run *: cannot reach {silent_server.url}: "
+            "no answer within 0.5 s (timed out); *"
+        ]
     )

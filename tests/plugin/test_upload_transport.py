@@ -1,0 +1,113 @@
+"""What the upload does on the way to the server: redirects, proxies and TLS.
+
+The plugin sends with the standard library's ``urllib``; these are the behaviours a user of
+``requests``, ``curl`` or ``pip`` expects from it.
+"""
+
+from __future__ import annotations
+
+import http.server
+import ssl
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+
+from pytest_testviz.upload import send
+
+from .conftest import FakeServer
+
+REPORT = '<testsuite name="s"><testcase name="t"/></testsuite>'
+
+
+@pytest.fixture
+def report(tmp_path: Path) -> Path:
+    path = tmp_path / "report.xml"
+    path.write_text(REPORT, encoding="utf-8")
+    return path
+
+
+def test_a_redirect_is_reported_not_followed(report: Path, redirecting_server: FakeServer) -> None:
+    """Followed, a POST would arrive as a GET without its files: the user is told where to."""
+    outcome = send(redirecting_server.url, report, None)
+
+    assert not outcome.ok
+    assert outcome.rejected
+    assert outcome.detail == (
+        "HTTP 301: the server redirects to https://testviz.example/api/tests/ingest; "
+        "send to that address"
+    )
+    assert redirecting_server.requests == ["/api/tests/ingest"]
+
+
+def test_the_proxy_from_the_environment_is_used(
+    report: Path, unavailable_server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTP_PROXY is honoured (a proxy is sent the absolute URL), as by curl and pip."""
+    for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", unavailable_server.url)
+
+    outcome = send("http://testviz.invalid:8000", report, None, retries=1)
+
+    assert unavailable_server.requests == ["http://testviz.invalid:8000/api/tests/ingest"]
+    assert outcome.detail == "HTTP 503: down for maintenance"
+
+
+class _Accepting(http.server.BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        body = b'{"status": "created", "run_id": "r1", "url": "/api/tests/runs/r1"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """An HTTPS server whose certificate a private CA signed; its URL and the CA's PEM file."""
+    authority = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    ca_file = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(ca_file))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Accepting)
+    server.daemon_threads = True
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}", ca_file
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+
+
+def test_tls_is_verified_and_a_private_ca_is_trusted_through_ssl_cert_file(
+    report: Path, tls_server: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, ca_file = tls_server
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+
+    refused = send(url, report, None, retries=1)
+
+    assert not refused.ok
+    assert refused.detail.startswith(f"cannot reach {url}: ")
+    assert "CERTIFICATE_VERIFY_FAILED" in refused.detail
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+
+    accepted = send(url, report, None, retries=1)
+
+    assert accepted.ok, accepted.detail
+    assert accepted.url == f"{url}/api/tests/runs/r1"
