@@ -20,9 +20,9 @@ from .models import QueuedUpload
 from .schemas import IngestRunRequest, QueuedUploadResponse
 from .uploads import (
     UploadQueue,
+    check_upload_sidecar,
     gunzip,
     queue_upload,
-    read_sidecar,
     report_from_xml,
     upload_status,
 )
@@ -159,7 +159,7 @@ def _queue(upload: _XmlUpload, allowed: frozenset[str] | None) -> ResponseReturn
     """Check what is cheap to check, store the upload, answer 202 (see :mod:`.uploads`)."""
     if not upload.xml.strip():  # an empty report (a wrong path to curl): parsing it is free
         report_from_xml(upload.xml, None, None)
-    sidecar = read_sidecar(upload.meta) if upload.meta is not None else None
+    sidecar = check_upload_sidecar(upload.meta) if upload.meta is not None else None
     # Stored resolved, as the parse would resolve it: the upload's record says whose it is.
     project = resolve_project(upload.project, sidecar)
     check_project(allowed, project)

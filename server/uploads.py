@@ -32,11 +32,10 @@ from sqlalchemy.engine import CursorResult
 from pytest_testviz.core import (
     JUnitParseError,
     Report,
-    Sidecar,
     SidecarError,
     parse_junit_xml,
-    parse_sidecar,
 )
+from pytest_testviz.core.sidecar import SidecarRun, check_sidecar
 
 from .analysis import Analyzer
 from .background import BackgroundQueue
@@ -90,9 +89,11 @@ def report_from_xml(xml: bytes, meta: bytes | None, project: str | None) -> Repo
         raise input_error(exc) from None
 
 
-def read_sidecar(meta: bytes) -> Sidecar:
+def check_upload_sidecar(meta: bytes) -> SidecarRun:
+    """Validate an upload's sidecar before it is queued: the same answers as its parse will
+    give, without building a model per test."""
     try:
-        return parse_sidecar(meta)
+        return check_sidecar(meta)
     except SidecarError as exc:
         raise input_error(exc) from None
 

@@ -14,7 +14,7 @@ from .identity import content_run_digest, test_id
 from .junit import DEFAULT_MAX_OUTPUT, JUnitReader, ReportSource
 from .names import infer_path, split_params
 from .results import Attempt, Report, RunInfo, Status, Suite, TestResult, Totals
-from .sidecar import Sidecar, find_sidecar, load_sidecar, parse_sidecar
+from .sidecar import Sidecar, SidecarRun, find_sidecar, load_sidecar, parse_sidecar
 
 DEFAULT_PROJECT = "default"
 MetaSource = Sidecar | bytes | str | os.PathLike[str] | None
@@ -67,7 +67,7 @@ def parse_junit_xml(
     )
 
 
-def resolve_project(project: str | None, sidecar: Sidecar | None) -> str:
+def resolve_project(project: str | None, sidecar: SidecarRun | None) -> str:
     """The run's project: the one given, else the sidecar's, else ``"default"``."""
     return project or (sidecar.project if sidecar else None) or DEFAULT_PROJECT
 

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pytest_testviz.core import (
     JUnitParseError,
@@ -20,6 +22,7 @@ from pytest_testviz.core import (
     test_id,
 )
 from pytest_testviz.core.identity import content_run_digest
+from pytest_testviz.core.sidecar import SidecarRun, check_sidecar
 
 from .helpers import case, junit
 
@@ -263,3 +266,86 @@ def test_sidecar_error_is_not_a_parse_error() -> None:
 
     assert isinstance(info.value, TestvizInputError)
     assert not isinstance(info.value, JUnitParseError)
+
+
+# -- the quick check before an upload is queued ------------------------------------------------
+
+
+def _verdict(check: object, data: bytes | str) -> tuple[str, object]:
+    """What a sidecar reader says: its error, or the run's fields it read."""
+    try:
+        sidecar = check(data, "meta.json")  # type: ignore[operator]
+    except SidecarError as exc:
+        return "refused", str(exc)
+    return "read", {name: getattr(sidecar, name) for name in SidecarRun.model_fields}
+
+
+_NUL = "\\u0000"  # the JSON escape
+AGREEING = [
+    json.dumps(META),
+    json.dumps({**META, "tests": {"c::n": {"attempts": [{"status": "error", "message": "x"}]}}}),
+    json.dumps({"tests": {"c::n": {"owner": 7}, "c::m": {"tags": ["ok"]}}}),
+    json.dumps({"tests": {"c::n": {"tags": "smoke"}}}),
+    json.dumps({"tests": ["c::n"]}),
+    json.dumps({"tests": {"c::n": None}}),
+    json.dumps({"git_sha": "not-a-sha", "tests": {"c::n": {"owner": 7}}}),
+    json.dumps({"project": "", "tests": {}}),
+    json.dumps({"tests": {"c::n": {"owner": "o" * 1025}}}),
+    json.dumps({"tests": {"c::n": {"owner": "lone \ud800"}}}),
+    '{"tests": {"c::n": {"owner": "a' + _NUL + 'b"}}}',  # in an entry the quick check vouches for
+    '{"branch": "m' + _NUL + '", "tests": {}}',
+    '{"tests": {"c' + _NUL + '::n": {}}}',
+    '{"branch": "a\\\\u0000b"}',  # an escaped backslash, then "u0000": no NUL
+    ("{" + '"tests": {"c::n": {"owner": "a' + _NUL + '"}}}').encode("utf-16"),
+    json.dumps({**META, "schema_version": 2}),
+    "[1]",
+    "{oops",
+]
+
+
+@pytest.mark.parametrize("data", AGREEING)
+def test_the_upload_check_agrees_with_the_parse(data: str | bytes) -> None:
+    """Queued uploads are checked with check_sidecar, ingested with parse_sidecar: the same
+    sidecars pass, and a bad one gets the same words from both."""
+    assert _verdict(check_sidecar, data) == _verdict(parse_sidecar, data)
+
+
+def test_the_upload_check_finds_a_nul_in_an_entry_it_does_not_build() -> None:
+    data = '{"tests": {"c::n": {"tags": ["ok"], "owner": "a' + _NUL + '"}}}'
+
+    verdict, message = _verdict(check_sidecar, data)
+
+    assert verdict == "refused"
+    assert "'tests.c::n.owner' contains a NUL character" in str(message)
+
+
+_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.sampled_from(["", "ok", "o" * 1025, "a\x00b", "\ud800", "é", "2026-01-02T03:04:05Z"]),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_ENTRIES = st.dictionaries(
+    st.sampled_from(["tags", "owner", "markers", "source_hash", "nodeid", "attempts", "other"]),
+    _VALUES,
+    max_size=4,
+)
+
+
+@given(
+    run=st.dictionaries(
+        st.sampled_from(["run_id", "project", "branch", "git_sha", "env", "started_at"]),
+        _VALUES,
+        max_size=3,
+    ),
+    tests=st.dictionaries(st.text(max_size=4), _ENTRIES | _VALUES, max_size=4) | _VALUES,
+)
+def test_the_upload_check_agrees_with_the_parse_on_any_document(
+    run: dict[str, object], tests: object
+) -> None:
+    data = json.dumps({**run, "tests": tests})
+    assert _verdict(check_sidecar, data) == _verdict(parse_sidecar, data)
