@@ -116,10 +116,12 @@ def git_info(cwd: Path, env: Mapping[str, str]) -> GitInfo:
     No git, or not a repository: both ``None``, without an error.
     """
     ci = detect_ci(env)
-    sha = _git(["rev-parse", "HEAD"], cwd)
-    branch = _git(["rev-parse", "--abbrev-ref", "HEAD"], cwd) if sha else None
-    if branch == "HEAD":
-        branch = None
+    # One git process for both: the commit, then the branch's short name ("HEAD" if detached).
+    commit, _, name = (_git(["rev-parse", "HEAD", "--abbrev-ref", "HEAD"], cwd) or "").partition(
+        "\n"
+    )
+    sha = commit.strip() or None
+    branch = name.strip() if name.strip() not in ("", "HEAD") else None
     if ci is not None:
         sha = sha or ci.sha
         branch = branch or ci.branch
