@@ -8,6 +8,7 @@ teardown report.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -33,12 +34,27 @@ def xml_safe(text: str) -> str:
 
 
 def mangle_nodeid(nodeid: str) -> tuple[str, str]:
-    """``(classname, name)`` for a node id, exactly as pytest's ``--junitxml`` writes them."""
+    """``(classname, name)`` for a node id, exactly as pytest's ``--junitxml`` writes them.
+
+    That is: the part before the first ``[`` split at ``::``, the first part a dotted module
+    path, the params put back on the last part. Worked out without building that list for a
+    test function (most tests), and each module's dotted path once.
+    """
     path, bracket, params = nodeid.partition("[")
-    names = path.split("::")
-    names[0] = names[0].replace("/", ".").removesuffix(".py")
-    names[-1] += bracket + params
-    return ".".join(names[:-1]), xml_safe(names[-1])
+    module, sep, rest = path.partition("::")
+    module = _dotted_module(module)
+    if not sep:
+        return "", xml_safe(module + bracket + params)
+    if "::" not in rest:
+        return module, xml_safe(rest + bracket + params)
+    *classes, name = rest.split("::")
+    return ".".join([module, *classes]), xml_safe(name + bracket + params)
+
+
+@functools.cache
+def _dotted_module(path: str) -> str:
+    """``tests/test_a.py`` as ``tests.test_a``: once per module, not once per test."""
+    return path.replace("/", ".").removesuffix(".py")
 
 
 @dataclass(slots=True)
@@ -103,32 +119,39 @@ class Recorder:
     """
 
     def __init__(self) -> None:
-        self.open: dict[tuple[str, str | None], TestRecord] = {}
+        #: Open records by node id; under xdist by ``(node id, worker)``, as pytest's own JUnit
+        #: writer keys them, for the workers' reports interleave.
+        self.open: dict[str | tuple[str, str], TestRecord] = {}
         self.finished: list[TestRecord] = []
 
     def add(self, report: pytest.TestReport) -> None:
         nodeid = report.nodeid
-        key = (nodeid, _worker(report))
+        attrs = report.__dict__  # where xdist's controller and our workers add their fields
+        node = attrs.get("node")  # xdist's controller sets it; a plain session does not
+        # One process, one record per node id: no key tuple to build and hash per report.
+        key = nodeid if node is None else (nodeid, _worker(node))
         record = self.open.get(key)
         if record is None:
             classname, name = mangle_nodeid(nodeid)
             path, line, _ = report.location
-            record = TestRecord(
+            record = self.open[key] = TestRecord(
                 nodeid, classname, name, path, line + 1 if line is not None else None
             )
-            self.open[key] = record
+        meta = attrs.get("testviz_meta")  # set on xdist workers (MetadataHooks)
+        if meta:
+            record.meta = meta
+        record.duration += report.duration
         when = report.when
+        outcome: str = report.outcome  # pytest-rerunfailures adds "rerun"
+        if outcome == "passed" and when != "teardown" and not record.rerun_pending:
+            return  # the common case, two reports in three: nothing more to say
         if when == "setup" and record.rerun_pending:
             # The next attempt begins. pytest-rerunfailures logs the teardown of the attempt
             # before it in some versions and not in others: do not rely on it.
             _restart(record)
-        meta = report.__dict__.get("testviz_meta")  # set on xdist workers (MetadataHooks)
-        if meta:
-            record.meta = meta
-        record.duration += report.duration
-        if when == "teardown":
-            _capture_output(record, report)  # a teardown report holds every phase's output
-        outcome: str = report.outcome  # pytest-rerunfailures adds "rerun"
+        if when == "teardown" and (report.sections or record.stdout or record.stderr):
+            # A teardown report holds every phase's output (and replaces an earlier attempt's).
+            _capture_output(record, report)
         if outcome == "rerun":
             kind, message = _crash_message(report)
             text = _longrepr_text(report)
@@ -208,12 +231,13 @@ def _restart(record: TestRecord) -> None:
     record.error_type = record.message = record.text = record.skip_type = None
 
 
-def _worker(report: pytest.TestReport) -> str | None:
-    node = report.__dict__.get("node")  # xdist's controller sets it; a plain session does not
-    return getattr(node, "workerid", None) or (str(node) if node is not None else None)
+def _worker(node: Any) -> str:
+    """The xdist worker a report came from (``gw0``), by the node xdist's controller put on it."""
+    return getattr(node, "workerid", None) or str(node)
 
 
 def _capture_output(record: TestRecord, report: pytest.TestReport) -> None:
+    """The output in a test's teardown report, in place of what an earlier attempt said."""
     if not report.sections:
         record.stdout = record.stderr = ()
         return

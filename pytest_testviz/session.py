@@ -16,7 +16,7 @@ import time
 from collections.abc import Generator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pytest
 
@@ -35,47 +35,69 @@ if TYPE_CHECKING:
 class ItemMeta:
     """Markers, tags, owner and source hash of test items, as sidecar fields.
 
-    One pass over each item's own markers; what its parents (module, class, package) say is
-    worked out once per parent, and the marker-derived fields once per (parent, own marker
-    names) -- a module's hundred tests share them. The source hash is computed once per
-    function (a parametrized test is one function).
+    What an item's parents (module, class, package) say is worked out once per parent, and
+    with it the fields of every item there without markers of its own (most items); an item
+    with its own markers costs one more lookup per (parent, marker names) -- a module's hundred
+    tests share them. The source hash is computed once per function (a parametrized test is
+    one function).
     """
 
     def __init__(self) -> None:
         self._hashes: dict[Any, str | None] = {}
-        self._chains: dict[Any, tuple[frozenset[str], Any]] = {}
+        self._parents: dict[Any, _Parent] = {}
         self._marked: dict[tuple[Any, frozenset[str]], dict[str, Any]] = {}
 
     def __call__(self, item: pytest.Item) -> dict[str, Any]:
         """``tags``, ``owner``, ``markers``, ``source_hash``: the non-empty ones, in that order."""
         parent = item.parent
-        chain = self._chains.get(parent)
-        if chain is None:
-            chain = self._chains[parent] = _chain(parent)
+        known = self._parents.get(parent)
+        if known is None:
+            known = self._parents[parent] = _parent(parent)
         own = item.own_markers
-        names = frozenset(mark.name for mark in own) | chain[0] if own else chain[0]
-        closest = next((mark for mark in own if mark.name == "testviz"), None)
-        if closest is None:
-            key = (parent, names)
-            marked = self._marked.get(key)
-            if marked is None:
-                marked = self._marked[key] = _marked(names, chain[1])
-        else:
-            marked = _marked(names, closest)
+        marked = self._own_marked(parent, known, own) if own else known.marked
         function = getattr(item, "function", None)
         if function is None:
             return dict(marked)
+        hashes = self._hashes
         try:
-            digest = self._hashes[function]
-        except KeyError:
-            digest = self._hashes[function] = source_hash(function)
+            cached = function in hashes
         except TypeError:  # an unhashable callable: no cache
             digest = source_hash(function)
+        else:
+            # A lookup, not a KeyError: most functions are seen once, so most lookups miss.
+            if cached:
+                digest = hashes[function]
+            else:
+                digest = hashes[function] = source_hash(function)
         return {**marked, "source_hash": digest} if digest else dict(marked)
 
+    def _own_marked(self, parent: Any, known: _Parent, own: list[Any]) -> dict[str, Any]:
+        """The marker-derived fields of an item with markers of its own."""
+        names = known.names.union([mark.name for mark in own])
+        for mark in own:
+            if mark.name == "testviz":
+                return _marked(names, mark)  # its own owner and tags: not shared
+        key = (parent, names)
+        marked = self._marked.get(key)
+        if marked is None:
+            marked = self._marked[key] = _marked(names, known.testviz)
+        return marked
 
-def _chain(node: Any) -> tuple[frozenset[str], Any]:
-    """The marker names on ``node`` and its parents, and the closest ``testviz`` marker."""
+
+class _Parent(NamedTuple):
+    """What an item's parent and its ancestors say, worked out once per parent."""
+
+    #: The marker names on the parent and its ancestors.
+    names: frozenset[str]
+    #: The closest ``testviz`` marker among them.
+    testviz: Any
+    #: The fields of an item there without markers of its own.
+    marked: dict[str, Any]
+
+
+def _parent(node: Any) -> _Parent:
+    """The marker names on ``node`` and its parents, the closest ``testviz`` marker, and the
+    fields they give an item without markers of its own."""
     names: set[str] = set()
     closest = None
     for ancestor in reversed(node.listchain()) if node is not None else ():
@@ -83,7 +105,8 @@ def _chain(node: Any) -> tuple[frozenset[str], Any]:
             names.add(mark.name)
             if closest is None and mark.name == "testviz":
                 closest = mark
-    return frozenset(names), closest
+    frozen = frozenset(names)
+    return _Parent(frozen, closest, _marked(frozen, closest))
 
 
 def _marked(names: frozenset[str], testviz: Any) -> dict[str, Any]:
@@ -136,25 +159,31 @@ def source_hash(function: Any) -> str | None:
     Read through ``linecache`` from the code object's first line (``inspect.getsource``
     tokenizes the whole block and costs ten times more, per test function).
     """
-    code = getattr(inspect.unwrap(function), "__code__", None)
+    if hasattr(function, "__wrapped__"):  # decorated: hash what it wraps
+        function = inspect.unwrap(function)
+    code = getattr(function, "__code__", None)
     if code is None:
         return None
     lines = linecache.getlines(code.co_filename)
+    count = len(lines)
     start = code.co_firstlineno - 1
-    if not lines or start >= len(lines):
+    if not lines or start >= count:
         return None
     index = start
-    while index < len(lines) and not lines[index].lstrip().startswith(("def ", "async def ")):
+    while index < count and not lines[index].lstrip().startswith(("def ", "async def ")):
         index += 1  # decorators
-    if index == len(lines):
+    if index == count:
         return None
-    indent = len(lines[index]) - len(lines[index].lstrip())
+    header = lines[index]
+    indent = len(header) - len(header.lstrip())
     body: list[str] = []
-    for line in lines[index + 1 :]:
+    # By index, not over a slice: a slice would copy the rest of the module for every test.
+    for number in range(index + 1, count):
+        line = lines[number]
         stripped = line.strip()
-        if stripped and len(line) - len(line.lstrip()) <= indent:
-            break
         if stripped:
+            if len(line) - len(line.lstrip()) <= indent:
+                break
             body.append(stripped)
     return hashlib.sha256("\n".join(body).encode()).hexdigest()[:16]
 
