@@ -778,7 +778,7 @@ WRAPPED = [
     (plugin, "source_hash", "at the end:     of which source_hash"),
     (plugin, "_codeowners", "at the end:   CODEOWNERS"),
     (plugin, "junit_xml", "at the end:   JUnit XML"),
-    (plugin, "git_info", "at the end:   git_info (2 git subprocesses)"),
+    (plugin, "git_info", "at the end:   git_info (one git subprocess)"),
     (plugin, "environment_facts", "at the end:   environment_facts (all distributions)"),
     (plugin, "sidecar", "at the end:   sidecar JSON (and its validation)"),
     (writer, "test_meta", "at the end:     of which the per-test entries"),

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from . import spool
 from .core import Sidecar, TestvizInputError, find_sidecar, parse_junit_xml, sidecar_path
 from .environment import environment_facts, git_info
-from .options import server_url
+from .options import SERVER_URL, server_url, without_password
 from .upload import send, send_spooled
 
 EXIT_OK = 0
@@ -138,7 +138,7 @@ def _url(text: str) -> str:
         return server_url(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected an http:// or https:// URL, not {text!r}"
+            f"expected {SERVER_URL}, not {without_password(text)!r}"
         ) from None
 
 

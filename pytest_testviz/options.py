@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 
@@ -139,8 +140,13 @@ def _get(
         return convert(raw.strip())
     except ValueError:
         raise pytest.UsageError(
-            f"Invalid {option.name} {raw!r} from {source}: expected {expected}"
+            f"Invalid {option.name} {without_password(raw)!r} from {source}: expected {expected}"
         ) from None
+
+
+def without_password(text: str) -> str:
+    """A URL as it may be shown: a ``user:password@`` in it becomes ``***@``."""
+    return re.sub(r"(://)[^/?#]*@", r"\1***@", text)
 
 
 def _yes_no(text: str) -> bool:
@@ -151,19 +157,30 @@ def _yes_no(text: str) -> bool:
     raise ValueError
 
 
+#: What :func:`server_url` accepts, in the words of its error messages.
+SERVER_URL = "an http:// or https:// URL, without user:password@, ?query or #fragment"
+
+
 def server_url(text: str) -> str:
-    """An http(s) URL with a host (and a valid port, if any), without its trailing slash."""
-    parsed = urlparse(text)
+    """An http(s) URL with a host (and a valid port, if any), without its trailing slash.
+
+    Credentials belong in the token, and ``/api/tests/ingest`` is appended to the path: a
+    query or fragment would swallow it. A path with spaces or non-ASCII is percent-encoded.
+    """
+    parsed = urlsplit(text.strip())
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise ValueError
     parsed.port  # noqa: B018 - raises ValueError for a port that is not a number in range
-    return text.rstrip("/")
+    if "@" in parsed.netloc or parsed.query or parsed.fragment or "?" in text or "#" in text:
+        raise ValueError
+    path = quote(parsed.path, safe="/%!$&'()*+,;=:@~")
+    return urlunsplit((parsed.scheme, parsed.netloc, path, "", "")).rstrip("/")
 
 
 def resolve(config: pytest.Config, env: Mapping[str, str] | None = None) -> Settings | None:
     """The plugin's settings, or ``None`` when neither a URL nor a directory is set."""
     env = os.environ if env is None else env
-    url = _get(config, env, URL, server_url, "an http:// or https:// URL")
+    url = _get(config, env, URL, server_url, SERVER_URL)
     directory = _get(config, env, DIR)
     if url is None and directory is None:
         return None

@@ -234,10 +234,12 @@ class TestvizSession:
             self._send_backlog(exclude=spooled.xml)
             outcome = send_spooled(spooled, self.settings.url, **self._send_options())
             self._after_send(spooled, outcome)
-        except OSError as exc:  # e.g. another session moved a backlog report meanwhile
+        except Exception as exc:  # e.g. another session moved a backlog report meanwhile
+            # Whatever went wrong while sending, the run's verdict stands and its files stay.
             self.summary.append(
                 f"testviz: run {self.run_id} is in {self.settings.directory}, "
-                f"but sending it was interrupted: {exc}"
+                f"but sending it was interrupted: {type(exc).__name__}: {exc}; send it later "
+                f"with: testviz replay {self.settings.directory} --url {self.settings.url}"
             )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

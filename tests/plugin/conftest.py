@@ -217,6 +217,21 @@ def redirecting_server() -> Iterator[FakeServer]:
 
 
 @pytest.fixture
+def deep_json_server() -> Iterator[FakeServer]:
+    """Answers 200 with JSON nested deeper than Python's parser goes."""
+
+    def deep(request: http.server.BaseHTTPRequestHandler, fake: FakeServer) -> None:
+        body = b"[" * 100_000
+        request.send_response(200)
+        request.send_header("Content-Type", "application/json")
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
+
+    yield from _serve(deep)
+
+
+@pytest.fixture
 def silent_server() -> Iterator[FakeServer]:
     """Accepts connections and reads requests, but never answers until the test ends."""
     release = threading.Event()

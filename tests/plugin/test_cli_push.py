@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pytest_testviz.cli import main
+from pytest_testviz.options import SERVER_URL
 
 from .conftest import server_run, server_runs
 
@@ -123,7 +124,16 @@ def test_the_sidecar_carries_git_commit_and_branch(
 
 
 @pytest.mark.parametrize(
-    "url", ["http://127.0.0.1:99999", "file:///etc/hostname", "127.0.0.1:5000", "https://"]
+    "url",
+    [
+        "http://127.0.0.1:99999",
+        "file:///etc/hostname",
+        "127.0.0.1:5000",
+        "https://",
+        "http://user:password@127.0.0.1:5000",
+        "http://127.0.0.1:5000/?project=web",
+        "http://127.0.0.1:5000/#runs",
+    ],
 )
 def test_push_to_an_impossible_url_is_a_usage_error_naming_it(
     web: Path, capsys: pytest.CaptureFixture[str], url: str
@@ -133,7 +143,9 @@ def test_push_to_an_impossible_url_is_a_usage_error_naming_it(
 
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert f"argument --url: expected an http:// or https:// URL, not {url!r}" in err
+    shown = url.replace("user:password@", "***@")
+    assert f"argument --url: expected {SERVER_URL}, not {shown!r}" in err
+    assert "password@127" not in err
 
 
 def test_push_to_a_closed_port_names_the_url(

@@ -129,7 +129,14 @@ def test_the_directory_from_each_source(testviz: Testviz, monkeypatch: pytest.Mo
             {},
             "",
             "Invalid testviz_url 'ftp://example.invalid' from the command line (--testviz-url): "
-            "expected an http:// or https:// URL",
+            "expected an http:// or https:// URL, without user:password@, ?query or #fragment",
+        ),
+        (
+            [],
+            {"TESTVIZ_URL": "https://ci:hunter2@testviz.example"},
+            "",
+            "Invalid testviz_url 'https://***@testviz.example' from the TESTVIZ_URL environment "
+            "variable*",
         ),
         (
             ["--testviz-url=http://127.0.0.1:99999"],

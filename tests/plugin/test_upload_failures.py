@@ -157,3 +157,22 @@ def test_a_server_that_never_answers_times_out(testviz: Testviz, silent_server: 
             "no answer within 0.5 s (timed out); *"
         ]
     )
+
+
+def test_an_impossible_proxy_leaves_the_verdict_alone(
+    testviz: Testviz, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in review: urllib lets socket raise OverflowError for this proxy's port."""
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:99999999999999999999")
+    testviz.pytester.makepyfile(test_one=PASSING)
+
+    result = testviz.run("--testviz-url=http://testviz.invalid", *testviz.dir_args)
+
+    assert result.ret == pytest.ExitCode.OK
+    _no_internal_error(result)
+    result.stdout.fnmatch_lines(
+        ["testviz: could not send run *: cannot send to http://testviz.invalid: OverflowError*"]
+    )
+    assert len(testviz.pending()) == 1
