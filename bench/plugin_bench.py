@@ -40,8 +40,13 @@ its output):
 When a target is missed (or with ``--profile always``) it profiles one ``--testviz-dir`` run
 with cProfile and ``-X importtime`` and prints the plugin's hotspots.
 
+With ``--instructions`` it then runs every variant once more under valgrind's cachegrind
+and compares the instructions each pytest process executed: a count that does not move
+with the neighbours' load, as wall and CPU time do on a shared machine (about 30 times
+slower; the runs go in parallel, one per CPU).
+
     python bench/plugin_bench.py [--rounds 5] [--tests 10000] [--profile auto|always|never]
-                                 [--skip allure]
+                                 [--skip allure] [--instructions]
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -550,10 +556,15 @@ def run_pytest(
     out: Path,
     prefix: list[str] | None = None,
     server: Server | None = None,
+    wrapper: list[str] | None = None,
 ) -> Run:
-    """One pytest subprocess: its wall time, its CPU, and the server's CPU meanwhile."""
+    """One pytest subprocess: its wall time, its CPU, and the server's CPU meanwhile.
+
+    ``prefix`` goes between the interpreter and ``pytest`` (``-m`` by default); ``wrapper``
+    before the interpreter (valgrind).
+    """
     out.mkdir(parents=True)
-    command = [sys.executable, *(prefix or ["-m"]), "pytest", *args]
+    command = [*(wrapper or []), sys.executable, *(prefix or ["-m"]), "pytest", *args]
     server_before = server.request_cpu() if server is not None else None
     server_all_before = server.request_cpu("all") if server is not None else None
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -926,6 +937,77 @@ def import_seconds(project: Path, env: dict[str, str], module: str) -> float | N
     return None
 
 
+# -- instruction counts -------------------------------------------------------------------------
+
+_INSTRUCTIONS = re.compile(r"I\s+refs:\s+([\d,]+)")
+
+
+def count_instructions(
+    project: Path,
+    env: dict[str, str],
+    common: list[str],
+    variants: list[Variant],
+    workdir: Path,
+    server: Server | None,
+) -> None:
+    """Each enabled variant once under cachegrind: instructions of the pytest process alone
+    (not git's, not the server's), with a fixed hash seed. Ratios are printed, not judged."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        print("\n  ! --instructions needs valgrind on PATH (Debian: apt-get install valgrind)")
+        return
+    active = [variant for variant in variants if variant.enabled]
+    seeded = {**env, "PYTHONHASHSEED": "0"}
+
+    def one(variant: Variant) -> tuple[Variant, int | None, str | None, Run]:
+        out = workdir / f"instructions-{variant.key}"
+        counts = workdir / f"cachegrind-{variant.key}.out"
+        wrapper = [
+            valgrind,
+            "--tool=cachegrind",
+            "--cache-sim=no",
+            f"--cachegrind-out-file={counts}",
+        ]
+        run = run_pytest(
+            project, seeded, [*common, *variant.args(out)], out, server=server, wrapper=wrapper
+        )
+        problem = variant.check(run)
+        shutil.rmtree(out, ignore_errors=True)
+        found = _INSTRUCTIONS.search(run.stderr)
+        count = int(found.group(1).replace(",", "")) if found else None
+        return variant, count, problem or (None if found else "no instruction count"), run
+
+    print(
+        f"\nInstructions executed by each pytest process (valgrind --tool=cachegrind, "
+        f"PYTHONHASHSEED=0, {len(active)} runs, {os.cpu_count()} at a time) ...",
+        flush=True,
+    )
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        results = list(pool.map(one, active))
+    counted = {variant.key: count for variant, count, problem, _ in results if not problem}
+    bare = counted.get("bare")
+    for variant, count, problem, run in results:
+        if problem or count is None:
+            print(f"  ! {variant.label}: {problem}")
+            continue
+        ratio = f"{count / bare:6.3f}x  {(count - bare) / 1e9:+6.2f} G" if bare else ""
+        server_part = (
+            f"  (+ server {run.server_cpu:.2f} s CPU, not counted)" if run.server_cpu else ""
+        )
+        print(f"  {variant.label:<28} {count / 1e9:8.2f} G  {ratio}{server_part}")
+    if bare and {"junitxml", "write"} <= counted.keys():
+        extra, peer = counted["write"] - bare, counted["junitxml"] - bare
+        verdict = "met" if extra <= peer else "not met"
+        print(
+            f"  write-only overhead <= --junitxml overhead: {extra / 1e9:+.2f} G vs "
+            f"{peer / 1e9:+.2f} G  {verdict}"
+        )
+    if bare and "push" in counted:
+        ratio_push = counted["push"] / bare
+        verdict = "met" if ratio_push <= 1.10 else "not met"
+        print(f"  pushing run within 1.10x bare: {ratio_push:.3f}x  {verdict}")
+
+
 # -- main ---------------------------------------------------------------------------------------
 
 
@@ -947,6 +1029,11 @@ def main() -> int:
         default=[],
         choices=("bare", "junitxml", "write", "push", "allure"),
         help="leave a variant out (repeatable); e.g. --skip allure for a quicker run",
+    )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="then count each variant's instructions once under valgrind's cachegrind",
     )
     args = parser.parse_args()
     if args.rounds < 1 or args.tests < 1:
@@ -1004,6 +1091,8 @@ def main() -> int:
                 if by_key[key].enabled:
                     plugin_breakdown(project, env, common, by_key[key], workdir)
             profile_plugin(project, env, common, by_key["write"], workdir, args.top)
+        if args.instructions:
+            count_instructions(project, env, common, variants, workdir, server)
         return 1 if failed else 0
     finally:
         if server is not None:
