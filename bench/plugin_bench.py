@@ -991,9 +991,9 @@ def count_instructions(
             print(f"  ! {variant.label}: {problem}")
             continue
         ratio = f"{count / bare:6.3f}x  {(count - bare) / 1e9:+6.2f} G" if bare else ""
-        server_part = (
-            f"  (+ server {run.server_cpu:.2f} s CPU, not counted)" if run.server_cpu else ""
-        )
+        server_part = ""
+        if variant.key == "push" and run.server_cpu:  # the runs overlap: only the push's own
+            server_part = f"  (+ server {run.server_cpu:.2f} s CPU, not counted)"
         print(f"  {variant.label:<28} {count / 1e9:8.2f} G  {ratio}{server_part}")
     if bare and {"junitxml", "write"} <= counted.keys():
         extra, peer = counted["write"] - bare, counted["junitxml"] - bare
