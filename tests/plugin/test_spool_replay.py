@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -175,3 +176,20 @@ def test_an_unusable_directory_is_reported_not_raised(testviz: Testviz) -> None:
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
     result.stdout.fnmatch_lines([f"testviz: could not write the report to {testviz.directory}: *"])
+
+
+def test_reports_are_written_with_the_umasks_mode(testviz: Testviz) -> None:
+    """As pytest's --junitxml writes them: not 0o600, which a container running as root
+    would leave unreadable on the host's mounted volume."""
+    testviz.pytester.makepyfile(test_one=PASSING)
+    old = os.umask(0o022)
+    try:
+        testviz.run(*testviz.dir_args)
+    finally:
+        os.umask(old)
+
+    (pending,) = testviz.pending()
+    report = testviz.directory / pending
+    for path in (report, report.with_name(pending.removesuffix(".xml") + ".meta.json")):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+    assert not [p.name for p in testviz.directory.iterdir() if p.name.endswith(".tmp")]
