@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from http.client import HTTPException, InvalidURL
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from .spool import Spooled
 
@@ -276,13 +276,17 @@ def send(
         answered = answer.json()
         if not isinstance(answered, dict):
             return Outcome(False, f"HTTP {answer.status}: the answer is not a testviz server's")
-        # A queued upload's run is at run_url once stored; url is where to follow it.
-        where = answered.get("run_url") or answered.get("url") or ""
+        run_id = answered.get("run_id")
+        if isinstance(run_id, str) and run_id:
+            # The run's page, which shows a queued upload until the run is stored.
+            where = "/runs/" + quote(run_id, safe="")
+        else:
+            where = str(answered.get("run_url") or answered.get("url") or "")
         return Outcome(
             True,
             str(answered.get("status", "created")),
-            run_id=answered.get("run_id"),
-            url=url.rstrip("/") + str(where),
+            run_id=run_id if isinstance(run_id, str) else None,
+            url=url.rstrip("/") + where,
         )
     return Outcome(False, last)
 

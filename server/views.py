@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Blueprint, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from sqlalchemy import select
 
 from . import charts
 from .api_history import (
@@ -23,7 +24,10 @@ from .api_history import (
 from .api_read import get_run_or_404, run_detail, run_list
 from .args import text_arg
 from .db import db
+from .errors import APIError
 from .history import run_diff
+from .models import QueuedUpload
+from .uploads import upload_status
 
 bp = Blueprint("views", __name__)
 
@@ -126,7 +130,19 @@ def runs() -> ResponseReturnValue:
 
 @bp.get("/runs/<run_id>")
 def run(run_id: str) -> ResponseReturnValue:
-    found = get_run_or_404(run_id)
+    """A run; while its queued upload is being stored (or if storing it failed), that."""
+    try:
+        found = get_run_or_404(run_id)
+    except APIError:
+        upload = _waiting_upload(run_id)
+        if upload is None:
+            raise
+        return render_template(
+            "upload.html",
+            run_id=run_id,
+            upload=upload,
+            upload_url=upload_status(upload).url,
+        ), (200 if upload.state == "queued" else 404)
     detail = run_detail(found, per_page_default=100)
     return render_template(
         "run.html",
@@ -135,6 +151,19 @@ def run(run_id: str) -> ResponseReturnValue:
         status=request.args.get("status", ""),
         q=request.args.get("q", ""),
     )
+
+
+def _waiting_upload(run_id: str) -> QueuedUpload | None:
+    """The newest queued or failed upload of ``run_id``: the summary line of a pushing test
+    run links the run's page before the run is stored."""
+    if "\x00" in run_id or len(run_id) > 128:
+        return None
+    return db.session.scalars(
+        select(QueuedUpload)
+        .where(QueuedUpload.run_id == run_id, QueuedUpload.state.in_(("queued", "failed")))
+        .order_by(QueuedUpload.id.desc())
+        .limit(1)
+    ).first()
 
 
 @bp.get("/tests/<test_id>", endpoint="test")

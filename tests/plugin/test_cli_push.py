@@ -80,7 +80,7 @@ def test_push_a_foreign_report_with_its_sidecar(
         "cart adds an item",  # Jest repeats a name: two tests, not a retry
         "cart totals",
     ]
-    link = f"{live_server}/api/tests/runs/{run['run_id']}"
+    link = f"{live_server}/runs/{run['run_id']}"
     assert capsys.readouterr().out == f"junit.xml: run {run['run_id']} created: {link}\n"
 
     assert main(["push", "junit.xml", "--url", live_server]) == 0  # the same files again

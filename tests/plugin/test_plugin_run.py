@@ -109,7 +109,7 @@ def test_every_outcome_reaches_the_server_once(testviz: Testviz, live_server: st
     assert run["totals"] == {"tests": 12, "passed": 5, "failed": 3, "errors": 2, "skipped": 2}
     # The server answered 202 once the upload was stored; its ingest thread did the rest.
     result.stdout.fnmatch_lines(
-        [f"testviz: run {run['run_id']} queued: {live_server}/api/tests/runs/{run['run_id']}"]
+        [f"testviz: run {run['run_id']} queued: {live_server}/runs/{run['run_id']}"]
     )
     assert testviz.pending() == []
     assert testviz.sent() == [f"{run['run_id']}.xml"]
@@ -127,7 +127,7 @@ def test_with_testviz_wait_the_run_is_stored_before_pytest_ends(
     with app.app_context():  # straight from the database: no waiting for a queue
         (run_id,) = db.session.execute(select(Run.run_id)).scalars()
         assert db.session.execute(select(func.count()).select_from(QueuedUpload)).scalar() == 0
-    result.stdout.fnmatch_lines([f"testviz: run {run_id} created: {live_server}/api/tests/runs/*"])
+    result.stdout.fnmatch_lines([f"testviz: run {run_id} created: {live_server}/runs/{run_id}"])
     assert only_run(live_server)["totals"]["tests"] == 12
 
 
@@ -141,7 +141,7 @@ def test_an_older_server_that_ignores_prefer_answers_200(
     with serving(app) as url:
         result = testviz.run(f"--testviz-url={url}", *testviz.dir_args)
 
-    result.stdout.fnmatch_lines(["testviz: run * created: http://127.0.0.1:*/api/tests/runs/*"])
+    result.stdout.fnmatch_lines(["testviz: run * created: http://127.0.0.1:*/runs/*"])
     with app.app_context():
         assert db.session.execute(select(func.count()).select_from(Run)).scalar() == 1
 

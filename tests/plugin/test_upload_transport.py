@@ -172,4 +172,4 @@ def test_tls_is_verified_and_a_private_ca_is_trusted_through_the_usual_variables
     accepted = send(url, report, None, retries=1)
 
     assert accepted.ok, accepted.detail
-    assert accepted.url == f"{url}/api/tests/runs/r1"
+    assert accepted.url == f"{url}/runs/r1"

@@ -458,3 +458,48 @@ def test_a_project_token_follows_its_own_projects_uploads_only(make_app: AppFact
 
     assert (as_other.status_code, as_other.json["code"]) == (404, "not_found")
     assert as_owner.status_code == 200
+
+
+# -- the run's page, before the run is stored --------------------------------------------------
+
+
+def test_the_run_page_shows_a_queued_upload_until_the_run_is_stored(
+    make_app: AppFactory,
+) -> None:
+    """The plugin's summary links the run's page at once: it must not be a bare 404."""
+    app = make_app()
+    upload_id = _queue_directly(app, "run-page-1")
+
+    waiting = app.test_client().get("/runs/run-page-1")
+
+    assert waiting.status_code == 200
+    page = waiting.get_data(as_text=True)
+    assert "is storing it" in page
+    assert '<meta http-equiv="refresh" content="2">' in page
+    assert f"/api/tests/uploads/{upload_id}" in page
+
+    restarted = make_app()  # resumes the queued upload
+    settled(restarted)
+    stored = restarted.test_client().get("/runs/run-page-1")
+
+    assert stored.status_code == 200
+    assert "http-equiv" not in stored.get_data(as_text=True)
+    assert "is storing it" not in stored.get_data(as_text=True)
+
+
+def test_the_run_page_says_why_an_upload_failed(make_app: AppFactory) -> None:
+    app = make_app()
+    client = app.test_client()
+    response = post_multipart(
+        client, b"<testsuites><testcase name='a'>", sidecar(run_id="broken-1"), headers=ASYNC
+    )
+    settled(app)
+
+    page = client.get("/runs/broken-1")
+
+    assert page.status_code == 404
+    text = page.get_data(as_text=True)
+    assert "malformed_report" in text
+    assert f"requeue-uploads {response.json['upload_id']}" in text
+    assert "http-equiv" not in text
+    assert client.get("/runs/never-sent").status_code == 404
