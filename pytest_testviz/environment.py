@@ -117,9 +117,8 @@ def git_info(cwd: Path, env: Mapping[str, str]) -> GitInfo:
     """
     ci = detect_ci(env)
     # One git process for both: the commit, then the branch's short name ("HEAD" if detached).
-    commit, _, name = (_git(["rev-parse", "HEAD", "--abbrev-ref", "HEAD"], cwd) or "").partition(
-        "\n"
-    )
+    head = _git(["rev-parse", "HEAD", "--abbrev-ref", "HEAD"], cwd) or ""
+    commit, _, name = head.partition("\n")
     sha = commit.strip() or None
     branch = name.strip() if name.strip() not in ("", "HEAD") else None
     if ci is not None:

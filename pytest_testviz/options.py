@@ -171,7 +171,7 @@ def server_url(text: str) -> str:
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise ValueError
     parsed.port  # noqa: B018 - raises ValueError for a port that is not a number in range
-    if "@" in parsed.netloc or parsed.query or parsed.fragment or "?" in text or "#" in text:
+    if "@" in parsed.netloc or "?" in text or "#" in text:
         raise ValueError
     path = quote(parsed.path, safe="/%!$&'()*+,;=:@~")
     return urlunsplit((parsed.scheme, parsed.netloc, path, "", "")).rstrip("/")

@@ -175,15 +175,25 @@ def tls_context(env: Mapping[str, str] | None = None) -> ssl.SSLContext:
     return context
 
 
-def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> _Answer:
+def _opener(url: str, proxies: dict[str, str]) -> urllib.request.OpenerDirector:
+    """What sends to ``url``: through its proxy, with its TLS context, following no redirect."""
+    handlers: list[Any] = [_NoRedirects, urllib.request.ProxyHandler(proxies)]
+    if url.startswith("https://"):
+        handlers.append(urllib.request.HTTPSHandler(context=tls_context()))
+    return urllib.request.build_opener(*handlers)
+
+
+def _post(
+    opener: urllib.request.OpenerDirector,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    timeout: float,
+) -> _Answer:
     """One POST; an HTTP error status is an answer, a transport problem raises ``OSError``."""
     if not url.startswith(("http://", "https://")):
         raise ValueError("only http:// and https:// URLs can be sent to")
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
-    handlers: list[Any] = [_NoRedirects, urllib.request.ProxyHandler(proxies_for(url))]
-    if url.startswith("https://"):
-        handlers.append(urllib.request.HTTPSHandler(context=tls_context()))
-    opener = urllib.request.build_opener(*handlers)
     try:
         with opener.open(request, timeout=timeout) as response:
             return _Answer(response.status, response.reason, response.read())
@@ -192,7 +202,7 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> _An
             return _Answer(error.code, str(error.reason), error.read(), error.headers["Location"])
 
 
-def _unreachable(url: str, exc: BaseException, timeout: float) -> str:
+def _unreachable(url: str, exc: BaseException, timeout: float, proxy: str | None) -> str:
     """Why ``url`` could not be reached, in words (``URLError`` wraps the cause)."""
     reason: Any = exc.reason if isinstance(exc, urllib.error.URLError) else exc
     if isinstance(reason, TimeoutError):
@@ -203,7 +213,6 @@ def _unreachable(url: str, exc: BaseException, timeout: float) -> str:
         why = reason.strerror
     else:
         why = str(reason) or type(reason).__name__
-    proxy = proxies_for(url).get(urlsplit(url).scheme)
     if proxy:  # which proxy, without its user name or password
         where = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
         why += f" (through the proxy {where.scheme}://{where.netloc.rpartition('@')[2]})"
@@ -248,15 +257,20 @@ def send(
     body, headers["Content-Type"] = multipart({"project": project} if project else {}, files)
     endpoint = url.rstrip("/") + INGEST_PATH
     last = "not sent"
+    try:
+        proxies = proxies_for(endpoint)
+        opener = _opener(endpoint, proxies)
+    except (OSError, ValueError) as exc:  # a CA bundle that cannot be read
+        return Outcome(False, f"cannot send to {url}: {exc}")
     for attempt in range(retries):
         if attempt:
             time.sleep(BACKOFF * 2 ** (attempt - 1))
         try:
-            answer = _post(endpoint, body, headers, timeout)
+            answer = _post(opener, endpoint, body, headers, timeout)
         except (InvalidURL, ValueError) as exc:  # a URL urllib cannot use: no retry will help
             return Outcome(False, f"cannot send to {url}: {exc}")
         except (OSError, HTTPException) as exc:  # URLError and timeouts are OSErrors
-            last = _unreachable(url, exc, timeout)
+            last = _unreachable(url, exc, timeout, next(iter(proxies.values()), None))
             continue
         except Exception as exc:  # whatever urllib raises, the test run goes on
             # e.g. OverflowError for a proxy variable's impossible port

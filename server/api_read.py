@@ -57,8 +57,14 @@ def run_summary(run: Run) -> RunSummary:
     )
 
 
+def run_id_can_exist(run_id: str) -> bool:
+    """False for an id no run has: longer than the column, or with a NUL (which PostgreSQL
+    refuses in a query)."""
+    return "\x00" not in run_id and len(run_id) <= 128
+
+
 def get_run_or_404(run_id: str) -> Run:
-    if "\x00" in run_id or len(run_id) > 128:
+    if not run_id_can_exist(run_id):
         raise APIError(404, "not_found", "no run with that run_id")
     run = db.session.execute(select(Run).where(Run.run_id == run_id)).scalar_one_or_none()
     if run is None:

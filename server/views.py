@@ -21,13 +21,12 @@ from .api_history import (
     overview_data,
     signals_data,
 )
-from .api_read import get_run_or_404, run_detail, run_list
+from .api_read import get_run_or_404, run_detail, run_id_can_exist, run_list
 from .args import text_arg
 from .db import db
 from .errors import APIError
 from .history import run_diff
 from .models import QueuedUpload
-from .uploads import upload_status
 
 bp = Blueprint("views", __name__)
 
@@ -137,12 +136,8 @@ def run(run_id: str) -> ResponseReturnValue:
         upload = _waiting_upload(run_id)
         if upload is None:
             raise
-        return render_template(
-            "upload.html",
-            run_id=run_id,
-            upload=upload,
-            upload_url=upload_status(upload).url,
-        ), (200 if upload.state == "queued" else 404)
+        status = 200 if upload.state == "queued" else 404
+        return render_template("upload.html", run_id=run_id, upload=upload), status
     detail = run_detail(found, per_page_default=100)
     return render_template(
         "run.html",
@@ -156,7 +151,7 @@ def run(run_id: str) -> ResponseReturnValue:
 def _waiting_upload(run_id: str) -> QueuedUpload | None:
     """The newest queued or failed upload of ``run_id``: the summary line of a pushing test
     run links the run's page before the run is stored."""
-    if "\x00" in run_id or len(run_id) > 128:
+    if not run_id_can_exist(run_id):
         return None
     return db.session.scalars(
         select(QueuedUpload)
