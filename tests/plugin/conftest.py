@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.server
 import os
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -155,10 +156,12 @@ class FakeServer:
     requests: list[str] = field(default_factory=list)
 
 
-def _serve(
+def serve(
     handler: Callable[[http.server.BaseHTTPRequestHandler, FakeServer], None],
     release: threading.Event | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> Iterator[FakeServer]:
+    """Run a fake server until the generator is closed; ``tls`` makes it an https one."""
     fake: FakeServer
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -175,7 +178,10 @@ def _serve(
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    fake = FakeServer(f"http://127.0.0.1:{server.server_address[1]}")
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    scheme = "https" if tls is not None else "http"
+    fake = FakeServer(f"{scheme}://127.0.0.1:{server.server_address[1]}")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -188,19 +194,22 @@ def _serve(
         server.server_close()
 
 
-def _unavailable(request: http.server.BaseHTTPRequestHandler, fake: FakeServer) -> None:
-    body = b'{"code": "unavailable", "message": "down for maintenance"}'
-    request.send_response(503)
+def answer_json(request: http.server.BaseHTTPRequestHandler, status: int, body: bytes) -> None:
+    request.send_response(status)
     request.send_header("Content-Type", "application/json")
     request.send_header("Content-Length", str(len(body)))
     request.end_headers()
     request.wfile.write(body)
 
 
+def _unavailable(request: http.server.BaseHTTPRequestHandler, fake: FakeServer) -> None:
+    answer_json(request, 503, b'{"code": "unavailable", "message": "down for maintenance"}')
+
+
 @pytest.fixture
 def unavailable_server() -> Iterator[FakeServer]:
     """Answers every request with 503 Service Unavailable."""
-    yield from _serve(_unavailable)
+    yield from serve(_unavailable)
 
 
 @pytest.fixture
@@ -213,22 +222,13 @@ def redirecting_server() -> Iterator[FakeServer]:
         request.send_header("Content-Length", "0")
         request.end_headers()
 
-    yield from _serve(redirect)
+    yield from serve(redirect)
 
 
 @pytest.fixture
 def deep_json_server() -> Iterator[FakeServer]:
     """Answers 200 with JSON nested deeper than Python's parser goes."""
-
-    def deep(request: http.server.BaseHTTPRequestHandler, fake: FakeServer) -> None:
-        body = b"[" * 100_000
-        request.send_response(200)
-        request.send_header("Content-Type", "application/json")
-        request.send_header("Content-Length", str(len(body)))
-        request.end_headers()
-        request.wfile.write(body)
-
-    yield from _serve(deep)
+    yield from serve(lambda request, fake: answer_json(request, 200, b"[" * 100_000))
 
 
 @pytest.fixture
@@ -239,7 +239,7 @@ def silent_server() -> Iterator[FakeServer]:
     def hang(request: http.server.BaseHTTPRequestHandler, fake: FakeServer) -> None:
         release.wait(timeout=60)
 
-    yield from _serve(hang, release)
+    yield from serve(hang, release)
 
 
 @pytest.fixture

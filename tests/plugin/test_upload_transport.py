@@ -6,19 +6,17 @@ The plugin sends with the standard library's ``urllib``; these are the behaviour
 
 from __future__ import annotations
 
-import http.server
 import ssl
-import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 import trustme
 
 from pytest_testviz.upload import proxies_for, send
 
-from .conftest import FakeServer
+from .conftest import FakeServer, answer_json, serve
 
 REPORT = '<testsuite name="s"><testcase name="t"/></testsuite>'
 
@@ -118,20 +116,6 @@ def test_an_answer_nested_beyond_reason_is_not_a_servers(
     assert outcome.detail == "HTTP 200: the answer is not a testviz server's"
 
 
-class _Accepting(http.server.BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers["Content-Length"]))
-        body = b'{"status": "created", "run_id": "r1", "url": "/api/tests/runs/r1"}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def tls_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """An HTTPS server whose certificate a private CA signed; its URL and the CA's PEM file."""
@@ -140,17 +124,10 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     authority.issue_cert("127.0.0.1").configure_cert(context)
     ca_file = tmp_path / "ca.pem"
     authority.cert_pem.write_to_path(str(ca_file))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Accepting)
-    server.daemon_threads = True
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}", ca_file
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    created = b'{"status": "created", "run_id": "r1", "url": "/api/tests/runs/r1"}'
+    accept = contextmanager(serve)
+    with accept(lambda request, fake: answer_json(request, 200, created), tls=context) as fake:
+        yield fake.url, ca_file
 
 
 @pytest.mark.parametrize("variable", ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
