@@ -86,6 +86,10 @@ class TestRecord:
     #: Said about the test after its outcome was settled (a teardown error after a failure).
     stderr_extra: tuple[str, ...] = ()
     rerun_pending: bool = False
+    #: Failed subtests, in order (written as one ``<failure>`` each, as pytest writes them).
+    subtest_failures: tuple[Attempt, ...] = ()
+    subtests_failed: int = 0
+    subtests_passed: int = 0
 
 
 def _longrepr_text(report: pytest.TestReport | pytest.CollectReport) -> str:
@@ -144,7 +148,15 @@ class Recorder:
         when = report.when
         outcome: str = report.outcome  # pytest-rerunfailures adds "rerun"
         if outcome == "passed" and when != "teardown" and not record.rerun_pending:
-            return  # the common case, two reports in three: nothing more to say
+            # The common case, two reports in three: nothing more to say, unless the pass was
+            # not expected (a non-strict xpass) or was one subtest's.
+            if when == "call" and ("wasxfail" in attrs or "context" in attrs):
+                if _is_subtest(report):
+                    record.subtests_passed += 1
+                elif record.status == "passed":
+                    record.status = "xpassed"
+                    record.message = str(attrs["wasxfail"]) or None
+            return
         if when == "setup" and record.rerun_pending:
             # The next attempt begins. pytest-rerunfailures logs the teardown of the attempt
             # before it in some versions and not in others: do not rely on it.
@@ -172,18 +184,29 @@ class Recorder:
             self.finished.append(self.open.pop(key))
 
     def _outcome(self, record: TestRecord, report: pytest.TestReport) -> None:
+        subtest = _is_subtest(report)
         if report.outcome == "skipped":
+            if subtest:
+                return  # a skipped or expected-to-fail subtest: the test goes on
             if hasattr(report, "wasxfail"):
-                record.status, record.skip_type = "skipped", "pytest.xfail"
+                record.status, record.skip_type = "xfailed", "pytest.xfail"
                 record.message = str(report.wasxfail) or "expected failure"
             elif record.status == "passed":
                 record.status, record.skip_type = "skipped", "pytest.skip"
                 record.message = _skip_reason(report)
             return
         if report.outcome == "passed":
-            return  # a passed call, or a non-strict xpass: passed
+            return  # a passed teardown
         kind, message = _crash_message(report)
         text = _longrepr_text(report)
+        if report.when == "call" and (subtest or record.subtest_failures):
+            if not subtest and _SUBTESTS_SUMMARY.match(message):
+                return  # pytest's own "contains 2 failed subtests": said by each of them
+            # Each failed subtest (and the test's own failure after them) is kept.
+            record.subtest_failures += (Attempt("failed", kind, message, text),)
+            record.subtests_failed += subtest
+            if len(record.subtest_failures) > 1:
+                return  # the first failure stays the test's message
         # Worded as pytest's own JUnit writer words them, so that the same failure gets the
         # same fingerprint from either file.
         if report.when == "call":
@@ -224,11 +247,22 @@ class Recorder:
         self.open.clear()
 
 
+#: pytest's failure line for a test whose subtests failed ("contains 2 failed subtests").
+_SUBTESTS_SUMMARY = re.compile(r"contains \d+ failed subtests?\Z")
+
+
+def _is_subtest(report: pytest.TestReport) -> bool:
+    """A subtest's report (pytest 9's ``SubtestReport``, pytest-subtests' ``SubTestReport``)."""
+    return type(report).__name__ in ("SubtestReport", "SubTestReport")
+
+
 def _restart(record: TestRecord) -> None:
     """Forget the outcome of an attempt that was rerun; its failure is in ``attempts``."""
     record.rerun_pending = False
     record.status = "passed"
     record.error_type = record.message = record.text = record.skip_type = None
+    record.subtest_failures = ()
+    record.subtests_failed = record.subtests_passed = 0
 
 
 def _worker(node: Any) -> str:

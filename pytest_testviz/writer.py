@@ -53,12 +53,17 @@ def _testcase(record: TestRecord, classname: str, max_output: int) -> str:
     if status == "passed" and not (record.stdout or record.stderr or record.stderr_extra):
         return head + "/>"  # most tests: nothing more to say
     body: list[str] = []
-    if status in ("failed", "error"):
+    if record.subtest_failures:
+        # One <failure> per failed subtest, as pytest writes them.
+        for failure in record.subtest_failures:
+            message = _attr(failure.message or "")
+            body.append(f"<failure message={message}>{_text(failure.text or '')}</failure>")
+    elif status in ("failed", "error"):
         # No ``type``: pytest writes none, and the parser derives it from the message alike.
         tag = "failure" if status == "failed" else "error"
         message = _attr(record.message or "")
         body.append(f"<{tag} message={message}>{_text(record.text or '')}</{tag}>")
-    elif status == "skipped":
+    elif status in ("skipped", "xfailed"):
         message = _attr(record.message or "")
         body.append(f"<skipped type={_attr(record.skip_type or 'pytest.skip')} message={message}/>")
     if record.stdout and max_output:
@@ -85,7 +90,9 @@ def junit_xml(
     """The whole report, in one ``<testsuite name="pytest">`` like pytest writes it."""
     counts = {"failed": 0, "error": 0, "skipped": 0}
     for record in records:
-        if record.status in counts:
+        if record.status == "xfailed":
+            counts["skipped"] += 1  # pytest counts an xfail among the skipped
+        elif record.status in counts:
             counts[record.status] += 1
     quoted: dict[str, str] = {}  # a module's tests share their classname
     cases: list[str] = []
@@ -114,7 +121,13 @@ def test_meta(records: Iterable[TestRecord]) -> dict[str, dict[str, Any]]:
     entries: dict[str, dict[str, Any]] = {}
     for record in records:
         meta = record.meta
-        if not (meta or record.attempts):
+        if not (
+            meta
+            or record.attempts
+            or record.status == "xpassed"
+            or record.subtests_failed
+            or record.subtests_passed
+        ):
             continue
         entry: dict[str, Any] = {}
         if meta:
@@ -125,6 +138,12 @@ def test_meta(records: Iterable[TestRecord]) -> dict[str, dict[str, Any]]:
         entry["nodeid"] = record.nodeid
         if record.attempts:
             entry["attempts"] = [_attempt(attempt) for attempt in record.attempts]
+        if record.status == "xpassed":
+            entry["outcome"] = "xpassed"
+        if record.subtests_failed:
+            entry["subtests_failed"] = record.subtests_failed
+        if record.subtests_passed:
+            entry["subtests_passed"] = record.subtests_passed
         entries[f"{record.classname}::{record.name}"] = entry
     return entries
 

@@ -32,7 +32,8 @@ Evidence = tuple[int, str, dict[str, Any]]
 
 
 def outcome_of(status: str) -> str | None:
-    """``pass``, ``fail``, or None for a skip (which says nothing about flakiness)."""
+    """``pass``, ``fail``, or None for a skip, an xfail or an xpass: none says anything about
+    flakiness (an xfail-marked test is declared unreliable, so xfailed/xpassed is no flip)."""
     if status == "passed":
         return "pass"
     if status in FAILING:

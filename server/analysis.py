@@ -25,7 +25,7 @@ from .background import BackgroundQueue
 from .config import Settings
 from .database import AnySession, begin_write
 from .db import db
-from .history import previous_run
+from .history import FAILING, PASSING, previous_run
 from .models import IntegritySignal, Run, TestDefinition, TestResultRow
 
 log = logging.getLogger(__name__)
@@ -199,8 +199,9 @@ def _compare(session: AnySession, run: Run, previous: Run, threshold: float, sig
             _by_pk(session, gone),
             len(gone),
         )
+    # An xfail is no skip: the test ran, and failed as declared (an xpass would show it fixed).
     newly_skipped = [
-        pk for pk, status in now.items() if status == "skipped" and before.get(pk) == "passed"
+        pk for pk, status in now.items() if status == "skipped" and before.get(pk) in PASSING
     ]
     if newly_skipped:
         signal(
@@ -211,9 +212,7 @@ def _compare(session: AnySession, run: Run, previous: Run, threshold: float, sig
             len(newly_skipped),
         )
     flipped = [
-        pk
-        for pk, status in now.items()
-        if status == "skipped" and before.get(pk) in ("failed", "error")
+        pk for pk, status in now.items() if status == "skipped" and before.get(pk) in FAILING
     ]
     if flipped:
         signal(
@@ -222,6 +221,23 @@ def _compare(session: AnySession, run: Run, previous: Run, threshold: float, sig
             f"{len(flipped)} tests that failed in the previous run are skipped now",
             _by_pk(session, flipped),
             len(flipped),
+        )
+    # Marking a test xfail is the other way to quiet it: a test that passed or failed last
+    # time is now declared to fail. Not from a skip (runs stored before 0006 kept xfails as
+    # skips) and not from an xpass (a non-strict xfail may pass now and then).
+    xfailed = [
+        pk
+        for pk, status in now.items()
+        if status == "xfailed" and before.get(pk) in ("passed", *FAILING)
+    ]
+    if xfailed:
+        signal(
+            "newly_xfailed",
+            "warning",
+            f"{len(xfailed)} tests that passed or failed in the previous run are expected to "
+            "fail (xfail) now",
+            _by_pk(session, xfailed),
+            len(xfailed),
         )
     if previous.tests and run.tests < previous.tests * (1 - threshold):
         signal(

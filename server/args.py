@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 from flask import request
 
-from .errors import APIError
+from pytest_testviz.core.results import STATUSES
 
-STATUSES = ("passed", "failed", "error", "skipped")
+from .errors import APIError
 
 
 def int_arg(name: str, default: int, maximum: int) -> int:

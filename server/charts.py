@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from markupsafe import Markup, escape
 
 WIDTH, HEIGHT, PAD = 720, 200, 36
+#: As app.css colours them; the x-outcomes are yellow, as in pytest's terminal.
 STATUS_COLOURS = {
     "passed": "#2e9d57",
     "failed": "#d23c3c",
     "error": "#b3261e",
     "skipped": "#9aa0a6",
+    "xfailed": "#d4a72c",
+    "xpassed": "#eac54f",
 }
 
 
@@ -133,17 +136,21 @@ def bar_chart(points: Sequence[Point], *, title: str, unit: str = "s") -> Markup
     return _trusted(parts)
 
 
-def status_bar(passed: int, failed: int, errors: int, skipped: int) -> Markup:
-    """A horizontal pass/fail bar for a run's totals."""
-    total = passed + failed + errors + skipped
+def status_bar(
+    passed: int, failed: int, errors: int, skipped: int, xfailed: int = 0, xpassed: int = 0
+) -> Markup:
+    """A horizontal pass/fail bar for a run's totals (xfailed and xpassed named when any)."""
+    total = passed + failed + errors + skipped + xfailed + xpassed
     if not total:
         return Markup('<span class="statusbar empty"></span>')
     parts = ['<span class="statusbar" role="img" aria-label="', ""]
     segments = []
     for status, count in (
         ("passed", passed),
+        ("xpassed", xpassed),
         ("failed", failed),
         ("error", errors),
+        ("xfailed", xfailed),
         ("skipped", skipped),
     ):
         if count:
@@ -153,6 +160,9 @@ def status_bar(passed: int, failed: int, errors: int, skipped: int) -> Markup:
                 f'title="{count} {status}"></span>'
             )
     label = f"{passed} passed, {failed} failed, {errors} errors, {skipped} skipped"
+    label += "".join(
+        f", {n} {word}" for word, n in (("xfailed", xfailed), ("xpassed", xpassed)) if n
+    )
     parts[1] = f'{escape(label)}">'
     return _trusted([*parts, *segments, "</span>"])
 

@@ -4,9 +4,10 @@ A test is flaky within a window of its project's latest runs when it passed only
 reruns, or passed and failed on the same git sha in the same environment, or its outcome
 flipped at least ``FLIP_MIN`` times within one environment (a test that broke once and was
 fixed flips twice, and is not called flaky for it; a flip is a change between two runs of
-the same branch, see ``aggregates.py``). Its score is the share of its runs in the
-window that carry any evidence. A test whose outcome differs by environment but is steady
-within each is *environment-specific*, listed apart.
+the same branch, see ``aggregates.py``). Skips, xfails and xpasses are no outcome here: a test
+marked xfail that fails and passes by turns is declared unreliable already, and not flipping.
+Its score is the share of its runs in the window that carry any evidence. A test whose outcome
+differs by environment but is steady within each is *environment-specific*, listed apart.
 """
 
 from __future__ import annotations

@@ -47,6 +47,14 @@ from .schemas_history import (
 
 DIFF_SHOWN = 200
 FAILING = ("failed", "error")
+#: Outcomes that pass: an xpass (a non-strict xfail that passed) is a pass pytest did not expect.
+PASSING = ("passed", "xpassed")
+
+
+def pass_rate(passed: int, xpassed: int, failed: int, errors: int) -> float | None:
+    """Passed and xpassed among passed, xpassed, failed and errors (skips and xfails left out)."""
+    ran = passed + xpassed + failed + errors
+    return round((passed + xpassed) / ran, 4) if ran else None
 
 
 def run_ids(session: AnySession, pks: Iterable[int | None]) -> dict[int, str]:
@@ -112,7 +120,6 @@ def trend(
     runs = list(session.execute(query.order_by(Run.id.desc()).limit(limit)).scalars())
     points = []
     for run in reversed(runs):
-        ran = run.passed + run.failed + run.errors
         points.append(
             TrendPoint(
                 run_id=run.run_id,
@@ -122,7 +129,9 @@ def trend(
                 failed=run.failed,
                 errors=run.errors,
                 skipped=run.skipped,
-                pass_rate=round(run.passed / ran, 4) if ran else None,
+                xfailed=run.xfailed,
+                xpassed=run.xpassed,
+                pass_rate=pass_rate(run.passed, run.xpassed, run.failed, run.errors),
                 duration=run.duration,
             )
         )
@@ -183,6 +192,8 @@ RESULT_COLUMNS = (
     TestResultRow.error_type,
     TestResultRow.message,
     TestResultRow.fingerprint,
+    TestResultRow.subtests_failed,
+    TestResultRow.subtests_passed,
 )
 
 
@@ -210,6 +221,8 @@ def result_out(row: Any) -> ResultOut:
         fingerprint=row.fingerprint,
         tags=row.tags or [],
         owner=row.owner,
+        subtests_failed=row.subtests_failed or 0,
+        subtests_passed=row.subtests_passed or 0,
     )
 
 
@@ -260,7 +273,7 @@ def run_diff(session: AnySession, run: Run) -> RunDiff:
         for pk, status in now.items()
         if status in FAILING and pk in before and before[pk] not in FAILING
     ]
-    fixed = [pk for pk, status in now.items() if status == "passed" and before.get(pk) in FAILING]
+    fixed = [pk for pk, status in now.items() if status in PASSING and before.get(pk) in FAILING]
     new_tests = [pk for pk in now if previous is not None and pk not in before]
     removed = [pk for pk in before if pk not in now]
     shown = [*new_failures[:DIFF_SHOWN], *fixed[:DIFF_SHOWN], *new_tests[:DIFF_SHOWN]]
@@ -404,6 +417,8 @@ def test_history(
             duration=result.duration,
             fingerprint=result.fingerprint,
             message=result.message,
+            subtests_failed=result.subtests_failed or 0,
+            subtests_passed=result.subtests_passed or 0,
         )
         for result, run_id, branch, git_sha, env, at in rows
     ]

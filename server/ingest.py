@@ -24,7 +24,6 @@ from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from pytest_testviz.core import DeclaredTotals, Report, RunInfo, Totals
-from pytest_testviz.core.identity import normalise
 from pytest_testviz.core.report import build_result
 from pytest_testviz.core.results import TestResult, cap_text
 
@@ -46,6 +45,8 @@ log = logging.getLogger(__name__)
 
 #: Stored message and traceback text are capped; the cap is noted in the text.
 TEXT_CAP = 64 * 1024
+#: The largest count an integer column holds.
+COUNT_MAX = 2**31 - 1
 _RETRIES = 6
 T = TypeVar("T")
 
@@ -61,9 +62,8 @@ def report_from_request(request: IngestRunRequest) -> Report:
     def occurrence(classname: str, name: str) -> int:
         # Same rule as for XML from a producer whose names are not unique ids: a repeated
         # name is another test, with an id of its own, not a retry of the first. Names are
-        # compared as the id compares them ("a  b" is "a b"), or two results would share
-        # one id and the run could not be stored (found by schemathesis: a 500).
-        key = (normalise(classname), normalise(name))
+        # compared exactly, as the id compares them.
+        key = (classname, name)
         seen[key] = seen.get(key, 0) + 1
         return seen[key]
 
@@ -86,6 +86,8 @@ def report_from_request(request: IngestRunRequest) -> Report:
             owner=item.owner,
             markers=list(item.markers),
             source_hash=item.source_hash,
+            subtests_failed=item.subtests_failed,
+            subtests_passed=item.subtests_passed,
         )
         for item in request.results
     ]
@@ -262,6 +264,11 @@ def _run_row(report: Report, now: datetime) -> dict[str, Any]:
         "failed": totals.failed,
         "errors": totals.errors,
         "skipped": totals.skipped,
+        "xfailed": totals.xfailed,
+        "xpassed": totals.xpassed,
+        # Each test's counts fit the column; their sum over a run may not (a bogus report).
+        "subtests_failed": min(totals.subtests_failed, COUNT_MAX),
+        "subtests_passed": min(totals.subtests_passed, COUNT_MAX),
         "flaky": sum(1 for result in report.results if result.flaky),
         "testcases": report.testcases or totals.tests,
         "declared_tests": declared.tests,
@@ -310,6 +317,8 @@ _RESULT_COLUMNS = (
     "text",
     "fingerprint",
     "attempts",
+    "subtests_failed",
+    "subtests_passed",
 )
 
 
@@ -460,6 +469,7 @@ def _insert_results(
     session: AnySession, results: list[TestResult], definition_pks: dict[str, int], run_pk: int
 ) -> None:
     # The values are what the driver takes as they are (a bool is stored as SQLite's 1 or 0).
+    # A count of 0 is stored as NULL: a test without subtests has nothing in its row for them.
     rows = [
         (
             run_pk,
@@ -472,6 +482,8 @@ def _insert_results(
             _cap(result.text),
             result.fingerprint,
             len(result.attempts),
+            result.subtests_failed or None,
+            result.subtests_passed or None,
         )
         for result in results
     ]

@@ -72,6 +72,12 @@ class Run(db.Model):  # type: ignore[name-defined,misc]
     failed: Mapped[int] = mapped_column(Integer, default=0)
     errors: Mapped[int] = mapped_column(Integer, default=0)
     skipped: Mapped[int] = mapped_column(Integer, default=0)
+    #: pytest's expected failures and (non-strict) unexpected passes; see migration 0006.
+    xfailed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    xpassed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: Subtests of the run's tests by outcome (pytest's ``subtests``, unittest's ``subTest``).
+    subtests_failed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    subtests_passed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     flaky: Mapped[int] = mapped_column(Integer, default=0)
     #: Testcase elements in the report before retries were folded.
     testcases: Mapped[int] = mapped_column(Integer, default=0)
@@ -143,6 +149,7 @@ class TestResultRow(db.Model):  # type: ignore[name-defined,misc]
     definition_pk: Mapped[int] = mapped_column(
         BigId, ForeignKey("test_definitions.id", ondelete="CASCADE")
     )
+    #: passed, failed, error, skipped, xfailed or xpassed (a strict xpass is failed).
     status: Mapped[str] = mapped_column(String(8))
     flaky: Mapped[bool] = mapped_column(Boolean, default=False)
     duration: Mapped[float] = mapped_column(Float, default=0.0)
@@ -151,6 +158,9 @@ class TestResultRow(db.Model):  # type: ignore[name-defined,misc]
     text: Mapped[str | None] = mapped_column(Text)
     fingerprint: Mapped[str | None] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: The test's subtests by outcome; NULL for none (a test without subtests costs nothing).
+    subtests_failed: Mapped[int | None] = mapped_column(Integer)
+    subtests_passed: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         UniqueConstraint("run_pk", "definition_pk"),
@@ -209,7 +219,7 @@ class TestEnvStatus(db.Model):  # type: ignore[name-defined,misc]
 
     A change of outcome within one environment and branch is a flip (flakiness evidence); different
     outcomes in different environments make a test environment-specific, not flaky.
-    Skipped results leave it alone.
+    Skipped, xfailed and xpassed results leave it alone.
     """
 
     __tablename__ = "test_env_status"

@@ -8,6 +8,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from pytest_testviz.core.results import STATUSES
+
 from .schemas import (
     ErrorBody,
     Health,
@@ -240,7 +242,7 @@ def _document(version: str) -> dict[str, Any]:
                     "summary": "One run with its results",
                     "parameters": [
                         _RUN_ID,
-                        _query("status", enum=["passed", "failed", "error", "skipped", *_EMPTY]),
+                        _query("status", enum=[*STATUSES, *_EMPTY]),
                         _query("q", description="substring of the test name", **_TEXT),
                         *_PAGE,
                     ],

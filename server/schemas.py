@@ -7,9 +7,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+# pytest's outcome categories, as the core defines them (re-exported for schemas_history).
+from pytest_testviz.core.results import Status as Status
 from pytest_testviz.core.sidecar import BranchName, ProjectName, RunId, SourceHash, reject_nul
 
-Status = Literal["passed", "failed", "error", "skipped"]
+Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
 Name = Annotated[str, StringConstraints(max_length=65536)]
 Short = Annotated[str, StringConstraints(max_length=1024)]
 
@@ -34,6 +36,9 @@ class IngestResult(BaseModel):
     owner: Short | None = None
     markers: list[Short] = Field(default_factory=list)
     source_hash: SourceHash | None = None
+    #: Subtests of this test by outcome; a test with a failed subtest is ``failed``.
+    subtests_failed: Count = 0
+    subtests_passed: Count = 0
 
 
 class IngestRunRequest(BaseModel):
@@ -60,11 +65,18 @@ class IngestRunRequest(BaseModel):
 
 
 class IngestCounts(BaseModel):
+    # Always sent; the defaults read the answers of uploads stored before they were counted.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
     tests: int
     passed: int
     failed: int
     errors: int
     skipped: int
+    xfailed: int = 0
+    xpassed: int = 0
+    subtests_failed: int = 0
+    subtests_passed: int = 0
     new_definitions: int
     failure_groups: int
 
@@ -115,11 +127,18 @@ class ErrorBody(BaseModel):
 
 
 class Totals(BaseModel):
+    """Tests by outcome, as pytest counts them (an xfail is not a skip, an xpass not a
+    pass), and the subtests within them."""
+
     tests: int
     passed: int
     failed: int
     errors: int
     skipped: int
+    xfailed: int
+    xpassed: int
+    subtests_failed: int
+    subtests_passed: int
 
 
 class DeclaredTotals(BaseModel):
@@ -165,6 +184,9 @@ class ResultOut(BaseModel):
     fingerprint: str | None
     tags: list[str]
     owner: str | None
+    #: The test's subtests by outcome (0 and 0 for a test without subtests).
+    subtests_failed: int
+    subtests_passed: int
 
 
 class RunGroup(BaseModel):

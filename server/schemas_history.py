@@ -32,7 +32,10 @@ class TrendPoint(BaseModel):
     failed: int
     errors: int
     skipped: int
-    #: Passed among the tests that ran (skips left out); None when none ran.
+    xfailed: int
+    xpassed: int
+    #: (passed + xpassed) / (passed + xpassed + failed + errors): skips and xfails are left
+    #: out; None when no test passed or failed.
     pass_rate: float | None
     duration: float
 
@@ -184,6 +187,9 @@ class HistoryPoint(BaseModel):
     duration: float
     fingerprint: str | None
     message: str | None
+    #: The test's subtests by outcome in that run (0 and 0 without subtests).
+    subtests_failed: int
+    subtests_passed: int
 
 
 class TestFailureGroup(BaseModel):

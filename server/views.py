@@ -12,6 +12,8 @@ from flask import Blueprint, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
+from pytest_testviz.core.results import STATUSES
+
 from . import charts
 from .api_history import (
     definition_history,
@@ -83,7 +85,14 @@ def page_url(page: int) -> str:
 
 @bp.app_template_global()
 def status_bar(totals: Any) -> Any:
-    return charts.status_bar(totals.passed, totals.failed, totals.errors, totals.skipped)
+    return charts.status_bar(
+        totals.passed,
+        totals.failed,
+        totals.errors,
+        totals.skipped,
+        xfailed=totals.xfailed,
+        xpassed=totals.xpassed,
+    )
 
 
 @bp.get("/")
@@ -143,6 +152,7 @@ def run(run_id: str) -> ResponseReturnValue:
         "run.html",
         run=detail,
         diff=run_diff(db.session, found),
+        statuses=STATUSES,
         status=request.args.get("status", ""),
         q=request.args.get("q", ""),
     )

@@ -3,44 +3,31 @@
 The canonical form of a test's identity (documented in the README so other tools can
 reproduce it) is the UTF-8 encoding of::
 
-    "testviz:1" NUL project NUL classname NUL name [NUL "#" occurrence]
+    "testviz:2" NUL project NUL classname NUL name [NUL "#" occurrence]
 
-where ``classname`` and ``name`` are the XML attributes with surrounding white space removed
-and runs of white space folded to one space, and the occurrence suffix is present only for the
-second and later testcase elements of a report that share classname and name but are distinct
-tests (a producer whose names are not unique, such as Jest). ``test_id`` is the SHA-256 hex
-digest of it. The file, the suite, the duration, the outcome and the order of the tests are
-not part of it, so the same pytest test has the same id under ``junit_family=xunit1`` (which
-writes ``file``), ``xunit2`` (which does not) and this project's plugin.
+where ``classname`` and ``name`` are the XML attributes exactly as the report wrote them (after
+XML decoding; nothing trimmed or folded: pytest's ``[END IF]`` and ``[END   IF]`` are two
+tests), and the occurrence suffix is present only for the second and later testcase elements
+of a report that share classname and name but are distinct tests (a producer whose names are
+not unique, such as Jest). ``test_id`` is the SHA-256 hex digest of it. The file, the suite,
+the duration, the outcome and the order of the tests are not part of it, so the same pytest
+test has the same id under ``junit_family=xunit1`` (which writes ``file``), ``xunit2`` (which
+does not) and this project's plugin.
+
+Version 1 folded runs of white space in names, which merged distinct tests; migration 0007
+recomputes the ids of stored tests from their stored names.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 
-IDENTITY_VERSION = "testviz:1"
-_SPACES = re.compile(r"\s+")
-
-
-def normalise(text: str) -> str:
-    """Trim and fold white space: producers differ in how they wrap long names."""
-    if text.isascii() and text.isprintable() and "  " not in text:
-        # Printable ASCII: the only white space is single spaces, so trimming is all it takes.
-        return text.strip()
-    if not text:
-        return ""
-    stripped = text.strip()
-    if stripped.isascii() and not any(
-        s in stripped for s in ("  ", "\n", "\t", "\r", "\x0b", "\x0c")
-    ):
-        return stripped  # the common case, without a regex
-    return _SPACES.sub(" ", stripped)
+IDENTITY_VERSION = "testviz:2"
 
 
 def canonical_identity(project: str, classname: str, name: str, occurrence: int = 1) -> str:
     """The string whose hash is the ``test_id``."""
-    identity = f"{IDENTITY_VERSION}\0{project}\0{normalise(classname)}\0{normalise(name)}"
+    identity = f"{IDENTITY_VERSION}\0{project}\0{classname}\0{name}"
     if occurrence > 1:
         identity += f"\0#{occurrence}"
     return identity
@@ -55,27 +42,13 @@ def test_id(project: str, classname: str, name: str, occurrence: int = 1) -> str
 test_id.__test__ = False  # type: ignore[attr-defined]  # a function pytest must not collect
 
 
-class ClassIdentity:
-    """:func:`test_id` for many tests of one classname: the shared prefix is hashed once."""
-
-    __slots__ = ("_prefix",)
-
-    def __init__(self, project: str, classname: str) -> None:
-        self._prefix = class_prefix(project, classname)
-
-    def test_id(self, name: str) -> str:
-        digest = self._prefix.copy()
-        digest.update(normalise(name).encode("utf-8", "surrogatepass"))
-        return digest.hexdigest()
-
-
 def class_prefix(project: str, classname: str) -> hashlib._Hash:
     """The SHA-256 state after the part of the canonical identity before the name.
 
-    ``copy()`` it, ``update`` it with the UTF-8 (``surrogatepass``) of the normalised name,
-    and its ``hexdigest()`` is :func:`test_id` of the first occurrence.
+    ``copy()`` it, ``update`` it with the name's UTF-8 (``surrogatepass``), and its
+    ``hexdigest()`` is :func:`test_id` of the first occurrence.
     """
-    prefix = f"{IDENTITY_VERSION}\0{project}\0{normalise(classname)}\0"
+    prefix = f"{IDENTITY_VERSION}\0{project}\0{classname}\0"
     return hashlib.sha256(prefix.encode("utf-8", "surrogatepass"))
 
 

@@ -24,7 +24,7 @@ from lxml import etree
 
 from .errors import JUnitParseError
 from .fingerprint import error_fingerprint, error_type_of
-from .identity import class_prefix, normalise, test_id
+from .identity import class_prefix, test_id
 from .names import infer_path, split_params
 from .results import SEVERITY, Attempt, DeclaredTotals, Status, Suite, TestResult, cap_text
 
@@ -126,6 +126,8 @@ class JUnitReader:
         #: Testcase elements with neither name nor classname: not a test, but worth a signal.
         self.nameless = 0
         self._seen: dict[str, int] = {}
+        #: The ``file`` attribute of each identity's first testcase, where the report has one.
+        self._files: dict[str, str] = {}
         #: Per classname: the file it implies and the hashed identity prefix (tests share them).
         self._classes: dict[str, tuple[str | None, bool, hashlib._Hash]] = {}
         #: The chunks read before the root element, to find its line if it is refused.
@@ -305,6 +307,7 @@ class _Handler:
         self.project = reader.project
         self.classes = reader._classes
         self.seen = reader._seen
+        self.files = reader._files
         self.names: dict[str, tuple[bytes, str, str | None]] = {}
         self.out: list[TestResult] = []
         self.buf: list[str] = []
@@ -554,7 +557,7 @@ class _Handler:
             and "&" not in time
         ):
             # The common case: no other attribute to look for, and none to decode.
-            file = line = status_attribute = value_param = None
+            file = file_attribute = line = status_attribute = value_param = None
         else:
             if "&" in "".join(attrib.values()):
                 # libxml2 hands a target "&" in an attribute value as "&#38;" (see ``start``).
@@ -566,7 +569,7 @@ class _Handler:
             if raw_name is None and raw_classname is None:
                 self.reader.nameless += 1
                 return None
-            file = get("file")
+            file = file_attribute = get("file")
             line = get("line")
             status_attribute = get("status")
             value_param = get("value_param")
@@ -597,6 +600,9 @@ class _Handler:
             python = file.endswith(".py")
         else:
             file = inferred
+            if file is None and "." in name:
+                # A doctest's file is named by its name (``pkg.mod.func``), not its classname.
+                file = infer_path(classname, name)
 
         frame = self.frame
         if frame is None:
@@ -609,13 +615,17 @@ class _Handler:
             if python and not foldable:
                 foldable = frame.foldable = True
 
-        # identity.test_id, from the classname's hashed prefix and the name's normalised bytes.
+        # identity.test_id, from the classname's hashed prefix and the name's bytes.
         digest = prefix.copy()
         digest.update(key)
         identity = digest.hexdigest()
         seen_key = identity[:32]  # 128 bits tell ids apart; half the memory per testcase
         occurrence = self.seen.get(seen_key, 0) + 1
         self.seen[seen_key] = occurrence
+        if file_attribute is not None:
+            # A repeat that names another file is another test (xunit1 writes ``file``).
+            first_file = self.files.setdefault(seen_key, file_attribute)
+            foldable = foldable and first_file == file_attribute
         if occurrence > 1 and not foldable:
             identity = test_id(self.project, classname, name, occurrence)
 
@@ -662,15 +672,23 @@ class _Handler:
             )
             return result
 
-        status, error_type, message, text, system_out, system_err, attempts, properties, flaky = (
-            self._outcome(attrib, kids, status_attribute)
-        )
+        outcome = self._outcome(attrib, kids, status_attribute)
+        status = outcome.status
+        error_type = outcome.error_type
+        properties = outcome.properties
         if value_param is not None:
             properties.setdefault("value_param", value_param)
         fingerprint = None
+        flaky = outcome.flaky
         if status == "failed" or status == "error":
-            error_type = error_type_of(error_type, message)
-            fingerprint = error_fingerprint(error_type, message, text)
+            first_message = outcome.messages[0] if outcome.messages else None
+            error_type = error_type_of(error_type, first_message)
+            if outcome.subtests_failed:
+                # A test with failed subtests is grouped by its first failure, not by the mix.
+                first_text = outcome.texts[0] if outcome.texts else None
+                fingerprint = error_fingerprint(error_type, first_message, first_text)
+            else:
+                fingerprint = error_fingerprint(error_type, outcome.message, outcome.text)
             flaky = False
         else:
             error_type = None
@@ -689,46 +707,36 @@ class _Handler:
             _line(line) if line is not None else None,
             flaky,
             error_type,
-            message,
-            text,
+            outcome.message,
+            outcome.text,
             fingerprint,
-            system_out,
-            system_err,
+            outcome.system_out,
+            outcome.system_err,
             properties,
-            attempts,
+            outcome.attempts,
             [],  # tags
             None,  # owner
             [],  # markers
             None,  # source_hash
             occurrence,
+            outcome.subtests_failed,
         )
         return result
 
     def _outcome(
         self, attrib: Mapping[str, str], kids: list[_Kid] | None, status_attribute: str | None
-    ) -> tuple[
-        Status,
-        str | None,
-        str | None,
-        str | None,
-        str | None,
-        str | None,
-        list[Attempt],
-        dict[str, str],
-        bool,
-    ]:
+    ) -> _Outcome:
         """What a testcase's children and ``status`` attribute say: its status and the rest."""
+        outcome = _Outcome()
         status: Status = "passed"
-        error_type = message = text = None
-        system_out = system_err = None
-        attempts: list[Attempt] = []
-        properties: dict[str, str] = {}
-        flaky = False
+        error_type = None
         messages: list[str] = []
         texts: list[str] = []
         for tag, child, value in kids or ():
             child_status = _RESULT_STATUS.get(tag)
             if child_status is not None:
+                if child_status == "skipped" and child.get("type") == "pytest.xfail":
+                    child_status = "xfailed"  # how pytest writes an expected failure
                 severity = SEVERITY[child_status]
                 if severity > SEVERITY[status]:
                     status = child_status
@@ -737,52 +745,98 @@ class _Handler:
                     texts = []
                 if severity == SEVERITY[status]:
                     child_message = child.get("message")
+                    if tag == "failure" and _SUBTESTS_SUMMARY.match(child_message or ""):
+                        # pytest's own line for a test whose subtests failed: the failures
+                        # before it say more, and their count says the same.
+                        outcome.subtests_summary = True
+                        continue
                     if child_message:
                         messages.append(child_message)
                     if value:
                         assert isinstance(value, str)
                         texts.append(value)
+                    if tag == "failure":
+                        outcome.failures += 1
             elif tag in _ATTEMPT_TAGS:
                 assert isinstance(value, Attempt)
-                attempts.append(value)
-                flaky = flaky or tag in _FLAKY_TAGS
+                outcome.attempts.append(value)
+                outcome.flaky = outcome.flaky or tag in _FLAKY_TAGS
             elif tag == "system-out":
                 assert not isinstance(value, (Attempt, dict))
-                system_out = self.reader._capped(value)
+                outcome.system_out = self.reader._capped(value)
             elif tag == "system-err":
                 assert not isinstance(value, (Attempt, dict))
-                system_err = self.reader._capped(value)
+                outcome.system_err = self.reader._capped(value)
             else:  # properties
                 assert isinstance(value, dict)
-                properties.update(value)
+                outcome.properties.update(value)
         if status == "passed" and status_attribute:
             status = _STATUS_ATTRIBUTE.get(status_attribute.lower(), "passed")
             if status == "skipped" and not messages:
                 # A producer's own word for why, where it gives one (gtest's "suppressed").
                 messages = [attrib.get("result") or status_attribute]
+        if status == "failed" and (outcome.failures > 1 or outcome.subtests_summary):
+            # pytest writes one <failure> per failed subtest, in one testcase.
+            outcome.subtests_failed = outcome.failures
+        outcome.status = status
+        outcome.error_type = error_type
+        outcome.messages = messages
+        outcome.texts = texts
         if messages:
-            message = "\n".join(messages)
+            outcome.message = "\n".join(messages)
         if texts:
-            text = "\n".join(texts)
-        if status == "skipped" and not message and text:
-            message, text = text.strip() or None, None
-        return (
-            status,
-            error_type,
-            message,
-            text,
-            system_out,
-            system_err,
-            attempts,
-            properties,
-            flaky,
-        )
+            outcome.text = ("\n\n" if outcome.subtests_failed else "\n").join(texts)
+        if status in ("skipped", "xfailed") and not outcome.message and outcome.text:
+            outcome.message, outcome.text = outcome.text.strip() or None, None
+        return outcome
+
+
+#: pytest's failure line for a test that holds failed subtests ("contains 2 failed subtests").
+_SUBTESTS_SUMMARY = re.compile(r"contains \d+ failed subtests?\Z")
+
+
+class _Outcome:
+    """What one testcase's children say, gathered by :meth:`_Handler._outcome`."""
+
+    __slots__ = (
+        "attempts",
+        "error_type",
+        "failures",
+        "flaky",
+        "message",
+        "messages",
+        "properties",
+        "status",
+        "subtests_failed",
+        "subtests_summary",
+        "system_err",
+        "system_out",
+        "text",
+        "texts",
+    )
+
+    def __init__(self) -> None:
+        self.status: Status = "passed"
+        self.error_type: str | None = None
+        self.message: str | None = None
+        self.text: str | None = None
+        #: Each failure's (or the final status's) message and text, in order.
+        self.messages: list[str] = []
+        self.texts: list[str] = []
+        self.system_out: str | None = None
+        self.system_err: str | None = None
+        self.attempts: list[Attempt] = []
+        self.properties: dict[str, str] = {}
+        self.flaky = False
+        self.failures = 0
+        self.subtests_failed = 0
+        self.subtests_summary = False
 
 
 def _name_parts(name: str, value_param: str | None) -> tuple[bytes, str, str | None]:
-    """A test name's part of its identity (normalised, as bytes), base name and parameters."""
+    """A test name's part of its identity (its bytes, exactly), base name and parameters."""
     return (
-        normalise(name).encode("utf-8", "surrogatepass"),
+        name.encode("utf-8", "surrogatepass"),
         *split_params(name, value_param=value_param),
     )
 

@@ -86,16 +86,25 @@ _SOURCE_SUFFIXES = (
 )
 
 
-def infer_path(classname: str) -> str | None:
-    """The test's source file, where the classname gives it away; ``None`` otherwise.
+# The text files pytest collects doctests from with --doctest-glob.
+_DOCTEST_TEXT_SUFFIXES = (".txt", ".rst", ".md")
+
+
+def infer_path(classname: str, name: str = "") -> str | None:
+    """The test's source file, where the classname (and name) give it away; ``None`` otherwise.
 
     Supported honestly: pytest-style dotted classnames whose module part ends in a test module
-    (``tests.unit.test_math.TestAdd`` -> ``tests/unit/test_math.py``), and classnames that are
-    already a source file path (``sample.spec.js``, as Playwright writes). A Java or Go
-    classname names a package, not a file, so nothing is invented for it.
+    (``tests.unit.test_math.TestAdd`` -> ``tests/unit/test_math.py``), classnames that are
+    already a source file path (``sample.spec.js``, as Playwright writes), and, given the
+    ``name``, pytest's doctests (see :func:`_doctest_path`). A Java or Go classname names a
+    package, not a file, so nothing is invented for it.
     """
     if not classname or " " in classname:
         return None
+    if name and "." in name:
+        doctest = _doctest_path(classname, name)
+        if doctest is not None:
+            return doctest
     if classname.endswith(_SOURCE_SUFFIXES) and not classname.startswith("/"):
         return classname
     if "/" in classname or "\\" in classname:
@@ -110,3 +119,35 @@ def infer_path(classname: str) -> str | None:
     if not all(part.isidentifier() for part in parts[:end]):
         return None
     return "/".join(parts[:end]) + ".py"
+
+
+def _doctest_path(classname: str, name: str) -> str | None:
+    """The file of a pytest doctest item; ``None`` when the pair is not one.
+
+    pytest writes the node id ``more_itertools/more.py::more_itertools.more.chunked`` as
+    classname ``more_itertools.more`` (the path, dotted) and name ``more_itertools.more.chunked``
+    (the object's dotted name, which starts with the module's); in a ``src/`` layout the
+    classname has the extra ``src.`` in front. A text file's doctests,
+    ``docs/usage.rst::usage.rst``, become ``docs.usage.rst`` and ``usage.rst``.
+    """
+    if " " in name or "/" in classname or "\\" in classname:
+        return None
+    if name.endswith(_DOCTEST_TEXT_SUFFIXES):
+        if classname == name:
+            return name
+        if classname.endswith("." + name):
+            return classname[: -len(name) - 1].replace(".", "/") + "/" + name
+        return None
+    # A dotted Python name (not a file name, "test.jsx"), whose longest prefix that ends the
+    # classname is the module: an identifier path, not capitalised (a Java or .NET class is).
+    parts = name.split(".")
+    if name.endswith(_SOURCE_SUFFIXES) or not all(part.isidentifier() for part in parts):
+        return None
+    for end in range(len(parts), 0, -1):
+        module = ".".join(parts[:end])
+        if classname == module or classname.endswith("." + module):
+            path = classname.split(".")
+            if path[-1][:1].isupper() or not all(part.isidentifier() for part in path):
+                return None
+            return "/".join(path) + ".py"
+    return None

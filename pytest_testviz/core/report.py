@@ -92,11 +92,12 @@ def fold_repeats(results: list[TestResult]) -> list[TestResult]:
     """Fold testcase elements that share a ``test_id`` (retries, reruns) into one test.
 
     The reader gives repeats the same id only where the producer's names are unique test ids
-    (pytest, unittest, Go, this project's plugin); other producers' repeats already have
-    distinct ids and are left alone. The folded test has the final attempt's outcome; it is
-    ``flaky`` when it passed in the end after earlier tries (only a failed test is rerun), and
-    not when it never passed. pytest writes a test that fails and then errors in
-    teardown as two elements: that is one attempt, reported as failed.
+    (pytest, unittest, Go, this project's plugin) and the repeat is the same test (the same
+    classname and name to the character, and the same ``file`` where the report gives one);
+    other repeats already have distinct ids and are left alone. The folded test has the final
+    attempt's outcome; it is ``flaky`` when it passed in the end after earlier tries (only a
+    failed test is rerun), and not when it never passed. pytest writes a test that fails and
+    then errors in teardown as two elements: that is one attempt, reported as failed.
     """
     if len({result.test_id for result in results}) == len(results):
         return results  # nothing repeats (the common case), so nothing to fold
@@ -158,6 +159,13 @@ def apply_test_meta(results: list[TestResult], sidecar: Sidecar) -> None:
             result.markers = list(meta.markers)
         if meta.source_hash:
             result.source_hash = meta.source_hash
+        if meta.outcome == "xpassed" and result.status == "passed":
+            result.status = "xpassed"  # JUnit XML has no word for it: pytest writes a pass
+        elif meta.outcome == "xfailed" and result.status == "skipped":
+            result.status = "xfailed"
+        if meta.subtests_failed or meta.subtests_passed:
+            result.subtests_failed = meta.subtests_failed
+            result.subtests_passed = meta.subtests_passed
         if meta.attempts and not result.attempts:
             result.attempts = [
                 Attempt(a.status, a.error_type, a.message, a.text) for a in meta.attempts
@@ -227,7 +235,7 @@ def build_result(
         **fields,
     )
     if result.file is None:
-        result.file = infer_path(classname)
+        result.file = infer_path(classname, name)
     if status in ("failed", "error"):
         result.error_type = error_type_of(result.error_type, result.message)
         result.fingerprint = error_fingerprint(result.error_type, result.message, result.text)

@@ -11,8 +11,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Status = Literal["passed", "failed", "error", "skipped"]
-STATUSES: tuple[Status, ...] = ("passed", "failed", "error", "skipped")
+#: pytest's own outcome categories: an expected failure (``xfailed``) is not a failure, and a
+#: non-strict unexpected pass (``xpassed``) is not a plain pass; a strict xpass is ``failed``.
+Status = Literal["passed", "failed", "error", "skipped", "xfailed", "xpassed"]
+STATUSES: tuple[Status, ...] = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
 
 
 def cap_text(text: str | None, limit: int) -> str | None:
@@ -23,7 +25,14 @@ def cap_text(text: str | None, limit: int) -> str | None:
 
 
 #: How severe an outcome is, for choosing one status out of several result elements.
-SEVERITY: dict[str, int] = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
+SEVERITY: dict[str, int] = {
+    "passed": 0,
+    "xpassed": 0,
+    "skipped": 1,
+    "xfailed": 1,
+    "failed": 2,
+    "error": 3,
+}
 
 
 @dataclass(slots=True)
@@ -74,6 +83,10 @@ class TestResult:
     source_hash: str | None = None
     #: 1 for the first testcase element with this identity in the report, 2 for a repeat, ...
     occurrence: int = 1
+    #: Subtests (pytest's ``subtests`` fixture, unittest's ``subTest``) that failed and passed
+    #: within this test; each failed one's message is kept in ``message`` and ``text``.
+    subtests_failed: int = 0
+    subtests_passed: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """The fields ``testviz parse`` prints and the read API serves, in that order."""
@@ -94,36 +107,39 @@ class TestResult:
             "fingerprint": self.fingerprint,
             "tags": list(self.tags),
             "owner": self.owner,
+            "subtests_failed": self.subtests_failed,
+            "subtests_passed": self.subtests_passed,
         }
 
 
 @dataclass(slots=True)
 class Totals:
-    """Counts of tests by outcome."""
+    """Counts of tests by outcome, and of the subtests inside them (as pytest counts both)."""
 
     tests: int = 0
     passed: int = 0
     failed: int = 0
     errors: int = 0
     skipped: int = 0
-
-    def add(self, status: Status) -> None:
-        self.tests += 1
-        if status == "passed":
-            self.passed += 1
-        elif status == "failed":
-            self.failed += 1
-        elif status == "error":
-            self.errors += 1
-        else:
-            self.skipped += 1
+    xfailed: int = 0
+    xpassed: int = 0
+    subtests_failed: int = 0
+    subtests_passed: int = 0
 
     @classmethod
     def count(cls, results: list[TestResult]) -> Totals:
         statuses = Counter([result.status for result in results])
-        passed, failed, errors = statuses["passed"], statuses["failed"], statuses["error"]
-        # As ``add`` counts: any other status is a skip.
-        return cls(len(results), passed, failed, errors, len(results) - passed - failed - errors)
+        return cls(
+            tests=len(results),
+            passed=statuses["passed"],
+            failed=statuses["failed"],
+            errors=statuses["error"],
+            skipped=statuses["skipped"],
+            xfailed=statuses["xfailed"],
+            xpassed=statuses["xpassed"],
+            subtests_failed=sum(result.subtests_failed for result in results),
+            subtests_passed=sum(result.subtests_passed for result in results),
+        )
 
     def to_json(self) -> dict[str, int]:
         return {
@@ -132,6 +148,10 @@ class Totals:
             "failed": self.failed,
             "errors": self.errors,
             "skipped": self.skipped,
+            "xfailed": self.xfailed,
+            "xpassed": self.xpassed,
+            "subtests_failed": self.subtests_failed,
+            "subtests_passed": self.subtests_passed,
         }
 
 

@@ -28,6 +28,7 @@ from .errors import SidecarError
 from .sidecar_limits import (
     BRANCH_MAX,
     GIT_SHA_PATTERN,
+    MAX_COUNT,
     PROJECT_MAX,
     RUN_ID_PATTERN,
     RUNNER_MARKERS,
@@ -127,6 +128,11 @@ class TestMeta(BaseModel):
     nodeid: str | None = None
     #: Earlier failed attempts of a test that was rerun (JUnit XML has no standard place).
     attempts: list[AttemptMeta] = Field(default_factory=list)
+    #: pytest's category where JUnit XML has none: a non-strict xpass is a plain pass there.
+    outcome: Literal["xfailed", "xpassed"] | None = None
+    #: Subtests of this test by outcome (a JUnit file can only show the failed ones).
+    subtests_failed: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 0
+    subtests_passed: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 0
 
 
 class SidecarRun(BaseModel):

@@ -27,6 +27,8 @@ SHORT_MAX = 1024
 PROJECT_MAX = 200
 BRANCH_MAX = 255
 SOURCE_HASH_MAX = 128
+#: Counts (subtests) must fit a 32-bit column.
+MAX_COUNT = 2**31 - 1
 
 #: pytest markers that say how a test runs, not what it is about: not feature tags.
 RUNNER_MARKERS = frozenset(
@@ -139,7 +141,8 @@ def run_fits(fields: dict[str, Any]) -> bool:
 
 
 def entry_fits(entry: dict[str, Any]) -> bool:
-    """True when a per-test entry (tags, owner, markers, source_hash, nodeid) certainly fits.
+    """True when a per-test entry (tags, owner, markers, source_hash, nodeid, outcome,
+    subtest counts) certainly fits.
 
     Failed attempts are left to the model.
     """
@@ -155,6 +158,12 @@ def entry_fits(entry: dict[str, Any]) -> bool:
                 return False
         elif key == "nodeid":
             if not _text(value, sys.maxsize):
+                return False
+        elif key == "outcome":
+            if value not in ("xfailed", "xpassed"):
+                return False
+        elif key in ("subtests_failed", "subtests_passed"):
+            if type(value) is not int or not 0 <= value <= MAX_COUNT:
                 return False
         else:
             return False

@@ -8,6 +8,7 @@ recorded, and the test fails at teardown if any of them happened.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -212,6 +213,48 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     path = tmp_path_factory.mktemp("browser-seeded") / "testviz.sqlite3"
     with serve(f"sqlite:///{path}") as url:
         yield seed(url)
+
+
+# pytest's own outcome categories, sent as pytest writes them: JUnit XML (an xfail is a skip of
+# type pytest.xfail, an xpass a plain pass, one failure per failed subtest) and the plugin's
+# sidecar, which says what the XML cannot (the xpass, how many subtests passed).
+OUTCOMES_RUN = "browser-outcomes"
+OUTCOMES_XML = b"""<testsuites><testsuite name="pytest" tests="5">
+<testcase classname="tests.test_cart" name="test_total" time="0.01"/>
+<testcase classname="tests.test_cart" name="test_rounding" time="0.01">
+<skipped type="pytest.xfail" message="rounding bug #12"/></testcase>
+<testcase classname="tests.test_cart" name="test_legacy_rounding" time="0.01"/>
+<testcase classname="tests.test_cart" name="test_discounts" time="0.02">
+<failure message="[custom] (pct=10) assert 90 == 91">E assert 90 == 91</failure>
+<failure message="contains 1 failed subtest"/></testcase>
+<testcase classname="tests.test_cart" name="test_export" time="0.01">
+<skipped type="pytest.skip" message="no network"/></testcase>
+</testsuite></testsuites>"""
+OUTCOMES_META = {
+    "run_id": OUTCOMES_RUN,
+    "project": "cart",
+    "branch": MAIN,
+    "git_sha": "ffff6666",
+    "tests": {
+        "tests.test_cart::test_legacy_rounding": {"outcome": "xpassed"},
+        "tests.test_cart::test_discounts": {"subtests_failed": 1, "subtests_passed": 3},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def outcomes_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server with one run of :data:`OUTCOMES_XML`, sent with its sidecar."""
+    path = tmp_path_factory.mktemp("browser-outcomes") / "testviz.sqlite3"
+    with serve(f"sqlite:///{path}") as url:
+        files = {
+            "report": ("report.xml", OUTCOMES_XML),
+            "meta": ("report.meta.json", json.dumps(OUTCOMES_META).encode()),
+        }
+        response = requests.post(f"{url}/api/tests/ingest", files=files, timeout=30)
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "created"
+        yield url
 
 
 @pytest.fixture(scope="module")

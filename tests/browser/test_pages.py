@@ -23,6 +23,7 @@ from .conftest import (
     FEATURE,
     FLAKY,
     MAIN,
+    OUTCOMES_RUN,
     PROJECT,
     RECURRING,
     RERUN,
@@ -401,6 +402,50 @@ def test_run_results_filter_by_status_and_name(seeded: Seeded, page: Any) -> Non
     page.select_option("form.filters select[name=status]", "skipped")
     page.click("form.filters button[type=submit]")
     assert page.locator("table.results .empty").inner_text() == "No results match."
+
+
+#: The x-outcomes' colours (app.css): yellow, as in pytest's terminal, and distinct.
+XFAIL_COLOUR, XPASS_COLOUR = "rgb(212, 167, 44)", "rgb(234, 197, 79)"
+
+
+def test_run_page_shows_xfailed_xpassed_and_subtests(outcomes_server: str, page: Any) -> None:
+    visit(page, f"{outcomes_server}/runs/{OUTCOMES_RUN}")
+    totals = " ".join(page.locator("p.totals").inner_text().split())
+    assert totals.startswith(
+        "5 tests: 1 passed, 1 failed, 0 errors, 1 skipped, 1 xfailed, 1 xpassed,"
+        " 1 subtest failed, 3 subtests passed in"
+    )
+    bar = page.locator("p.totals .statusbar")
+    assert bar.get_attribute("aria-label") == (
+        "1 passed, 1 failed, 0 errors, 1 skipped, 1 xfailed, 1 xpassed"
+    )
+    background = "e => getComputedStyle(e).backgroundColor"
+    segments = {
+        name: bar.locator(f".seg.{name}").evaluate(background) for name in ("xfailed", "xpassed")
+    }
+    assert segments == {"xfailed": XFAIL_COLOUR, "xpassed": XPASS_COLOUR}
+    for name in ("xfailed", "xpassed"):
+        assert bar.locator(f".seg.{name}").bounding_box()["width"] > 10  # one fifth of the bar
+
+    statuses = two_columns(page, "table.results")
+    assert statuses == {
+        "tests.test_cart::test_total": "passed",
+        "tests.test_cart::test_rounding": "xfailed",
+        "tests.test_cart::test_legacy_rounding": "xpassed",
+        "tests.test_cart::test_discounts": "failed\nsubtests: 1 failed, 3 passed",
+        "tests.test_cart::test_export": "skipped",
+    }
+    badge = page.locator("table.results .badge.xfailed")
+    assert badge.evaluate(background) == XFAIL_COLOUR
+    assert page.locator("table.results .badge.xpassed").evaluate(background) == XPASS_COLOUR
+
+    options = page.locator("form.filters select[name=status] option")
+    values = options.evaluate_all("os => os.map(o => o.value)")
+    assert values == ["", "passed", "failed", "error", "skipped", "xfailed", "xpassed"]
+    page.select_option("form.filters select[name=status]", "xpassed")
+    page.click("form.filters button[type=submit]")
+    assert query(page)["status"] == ["xpassed"]
+    assert column(page, "table.results", 0) == ["tests.test_cart::test_legacy_rounding"]
 
 
 def test_run_results_pager(seeded: Seeded, page: Any) -> None:

@@ -31,6 +31,8 @@ RESULT_FIELDS = [
     "fingerprint",
     "tags",
     "owner",
+    "subtests_failed",
+    "subtests_passed",
 ]
 
 REPORT = junit(
@@ -56,7 +58,17 @@ def test_parse_prints_run_totals_and_results(write_file, capsys) -> None:
     assert out.count("\n") == 1  # compact by default
     data = json.loads(out)
     assert {"run", "totals", "results"} <= data.keys()
-    assert data["totals"] == {"tests": 3, "passed": 1, "failed": 1, "errors": 0, "skipped": 1}
+    assert data["totals"] == {
+        "tests": 3,
+        "passed": 1,
+        "failed": 1,
+        "errors": 0,
+        "skipped": 1,
+        "xfailed": 0,
+        "xpassed": 0,
+        "subtests_failed": 0,
+        "subtests_passed": 0,
+    }
     assert data["run"]["project"] == "default"
     assert data["run"]["source"] == "report.xml"
     assert [list(result) for result in data["results"]] == [RESULT_FIELDS] * 3

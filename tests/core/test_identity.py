@@ -17,7 +17,7 @@ from .helpers import case, junit, parse, read
 
 
 def test_canonical_form_is_the_documented_one() -> None:
-    canonical = "testviz:1\0my-project\0tests.test_math.TestAdd\0test_add[1-2]"
+    canonical = "testviz:2\0my-project\0tests.test_math.TestAdd\0test_add[1-2]"
 
     assert canonical_identity("my-project", "tests.test_math.TestAdd", "test_add[1-2]") == canonical
     assert test_id("my-project", "tests.test_math.TestAdd", "test_add[1-2]") == (
@@ -26,9 +26,9 @@ def test_canonical_form_is_the_documented_one() -> None:
 
 
 def test_occurrence_suffix_only_from_the_second_occurrence() -> None:
-    assert canonical_identity("p", "c", "n", 1) == "testviz:1\0p\0c\0n"
-    assert canonical_identity("p", "c", "n", 2) == "testviz:1\0p\0c\0n\0#2"
-    assert test_id("p", "c", "n", 2) == hashlib.sha256(b"testviz:1\0p\0c\0n\0#2").hexdigest()
+    assert canonical_identity("p", "c", "n", 1) == "testviz:2\0p\0c\0n"
+    assert canonical_identity("p", "c", "n", 2) == "testviz:2\0p\0c\0n\0#2"
+    assert test_id("p", "c", "n", 2) == hashlib.sha256(b"testviz:2\0p\0c\0n\0#2").hexdigest()
 
 
 def test_test_id_is_64_hex_chars() -> None:
@@ -38,11 +38,45 @@ def test_test_id_is_64_hex_chars() -> None:
     assert int(identity, 16) >= 0
 
 
-def test_white_space_in_names_is_trimmed_and_folded() -> None:
-    assert test_id("p", "  tests.test_a ", "test  long\n   name") == test_id(
-        "p", "tests.test_a", "test long name"
+def test_white_space_in_names_is_part_of_the_id() -> None:
+    # pytest's node ids tell these apart (sqlparse's test_parse_endifloop[END IF] and
+    # [END   IF]): one id for both merged two tests and hid a failure.
+    assert test_id("p", "c", "test_x[END IF]") != test_id("p", "c", "test_x[END   IF]")
+    assert test_id("p", "c", "test_x[a]") != test_id("p", "c", "test_x[a] ")
+    assert test_id("p", "c", "t[\n]") != test_id("p", "c", "t[ ]")
+    assert test_id("p", "tests.test_a", "t") != test_id("p", " tests.test_a", "t")
+
+
+def test_names_differing_only_in_white_space_are_two_tests_and_neither_is_flaky() -> None:
+    report = parse(
+        junit(
+            case("test_parse_endifloop[END IF]", body='<failure message="assert 1 == 2"/>'),
+            case("test_parse_endifloop[END   IF]"),
+            suite="pytest",
+        )
     )
-    assert test_id("p", "c", "a b") != test_id("p", "c", "ab")
+
+    assert [(r.name, r.status, r.flaky) for r in report.results] == [
+        ("test_parse_endifloop[END IF]", "failed", False),
+        ("test_parse_endifloop[END   IF]", "passed", False),
+    ]
+    assert (report.totals.tests, report.totals.failed, report.testcases) == (2, 1, 2)
+    assert report.repeated == []
+
+
+def test_a_repeat_naming_another_file_is_another_test() -> None:
+    report = parse(
+        junit(
+            case("test_a", attrs='file="tests/one/test_x.py"', body='<failure message="x"/>'),
+            case("test_a", attrs='file="tests/two/test_x.py"'),
+            suite="pytest",
+        )
+    )
+
+    assert [(r.status, r.flaky, r.occurrence) for r in report.results] == [
+        ("failed", False, 1),
+        ("passed", False, 2),
+    ]
 
 
 def test_non_ascii_and_lone_surrogates_hash() -> None:

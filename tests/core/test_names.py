@@ -88,3 +88,42 @@ def test_parser_fills_base_name_and_params_and_keeps_the_name() -> None:
 )
 def test_infer_path(classname: str, path: str | None) -> None:
     assert infer_path(classname) == path
+
+
+@pytest.mark.parametrize(
+    ("classname", "name", "path"),
+    [
+        # --doctest-modules: node id "more_itertools/more.py::more_itertools.more.chunked"
+        ("more_itertools.more", "more_itertools.more.chunked", "more_itertools/more.py"),
+        ("more_itertools.more", "more_itertools.more.Class.method", "more_itertools/more.py"),
+        ("more_itertools.more", "more_itertools.more", "more_itertools/more.py"),  # module doc
+        ("mod", "mod.func", "mod.py"),
+        ("src.attr._make", "attr._make.attrs", "src/attr/_make.py"),  # a src/ layout
+        # --doctest-glob: node id "README.rst::README.rst", "docs/usage.rst::usage.rst"
+        ("README.rst", "README.rst", "README.rst"),
+        ("docs.usage.rst", "usage.rst", "docs/usage.rst"),
+        ("test_notes.txt", "test_notes.txt", "test_notes.txt"),
+        # Not doctests: names that only look dotted, or another producer's shapes.
+        ("fails", "fails", None),  # CTest: name and classname alike, not dotted
+        ("test", "test.jsx", None),  # Jest: a file name
+        ("Sample.Tests.SampleTests", "SampleTests.PassingTest", None),  # MbUnit: a class
+        ("corp.proj.PingIntegrationTest", "PingIntegrationTest.pingAsync (Normal)", None),
+        ("com.example.Calculator", "com.example.Calculator.add", None),
+        ("other.module", "more_itertools.more.chunked", None),
+    ],
+)
+def test_infer_path_of_pytest_doctests(classname: str, name: str, path: str | None) -> None:
+    assert infer_path(classname, name) == path
+
+
+@pytest.mark.parametrize(
+    ("classname", "name"),
+    [
+        ("tests.unit.test_math.TestAdd", "test_add[1.5-2]"),
+        ("tests.test_math", "test_x"),
+        ("sample.spec.js", "sample.spec.js"),
+        ("com.example.CalculatorTest", "testAdd"),
+    ],
+)
+def test_infer_path_gives_the_same_with_or_without_a_plain_name(classname: str, name: str) -> None:
+    assert infer_path(classname, name) == infer_path(classname)

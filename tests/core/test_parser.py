@@ -81,6 +81,10 @@ def test_standard_report_totals_suites_and_run() -> None:
         "failed": 1,
         "errors": 1,
         "skipped": 1,
+        "xfailed": 0,
+        "xpassed": 0,
+        "subtests_failed": 0,
+        "subtests_passed": 0,
     }
     assert report.declared.to_json() == {"tests": 4, "failures": 1, "errors": 1, "skipped": 1}
     [suite] = report.suites

@@ -36,6 +36,10 @@ def test_pytest_rerunfailures_reruns_fold_into_two_tests(corpus: Path) -> None:
         "failed": 1,
         "errors": 0,
         "skipped": 0,
+        "xfailed": 0,
+        "xpassed": 0,
+        "subtests_failed": 0,
+        "subtests_passed": 0,
     }
 
 
@@ -67,6 +71,10 @@ def test_go_retry_folds_to_a_flaky_pass(corpus: Path) -> None:
         "failed": 0,
         "errors": 0,
         "skipped": 1,
+        "xfailed": 0,
+        "xpassed": 0,
+        "subtests_failed": 0,
+        "subtests_passed": 0,
     }
 
 

@@ -323,14 +323,29 @@ _VALUES = st.recursive(
     st.none()
     | st.booleans()
     | st.integers()
-    | st.sampled_from(["", "ok", "o" * 1025, "a\x00b", "\ud800", "é", "2026-01-02T03:04:05Z"]),
+    | st.sampled_from(
+        ["", "ok", "o" * 1025, "a\x00b", "\ud800", "é", "2026-01-02T03:04:05Z", "xpassed"]
+    ),
     lambda inner: (
         st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
     ),
     max_leaves=8,
 )
 _ENTRIES = st.dictionaries(
-    st.sampled_from(["tags", "owner", "markers", "source_hash", "nodeid", "attempts", "other"]),
+    st.sampled_from(
+        [
+            "tags",
+            "owner",
+            "markers",
+            "source_hash",
+            "nodeid",
+            "attempts",
+            "outcome",
+            "subtests_failed",
+            "subtests_passed",
+            "other",
+        ]
+    ),
     _VALUES,
     max_size=4,
 )

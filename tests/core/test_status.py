@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_testviz.core import DEFAULT_MAX_OUTPUT
+from pytest_testviz.core import DEFAULT_MAX_OUTPUT, parse_junit_xml
+from pytest_testviz.core.fingerprint import error_fingerprint
+from pytest_testviz.core.sidecar import Sidecar
 
-from .helpers import case, junit, one, read
+from .helpers import case, junit, one, parse, read
 
 
 def test_failure_and_error_are_kept_apart() -> None:
@@ -30,16 +32,79 @@ def test_failure_and_error_are_kept_apart() -> None:
     assert failed.fingerprint != errored.fingerprint
 
 
-def test_several_failures_on_one_testcase_join_their_messages() -> None:
+def test_several_failures_on_one_testcase_are_failed_subtests_each_kept() -> None:
     body = (
         '<failure message="first" type="AssertionError">trace one</failure>'
         '<failure message="second" type="AssertionError">trace two</failure>'
     )
     result = one(junit(case("t", body=body)))
 
-    assert result.status == "failed"
+    assert (result.status, result.subtests_failed) == ("failed", 2)
     assert result.message == "first\nsecond"
-    assert result.text == "trace one\ntrace two"
+    assert result.text == "trace one\n\ntrace two"
+    assert result.fingerprint == error_fingerprint("AssertionError", "first", "trace one")
+
+
+def test_pytest_subtests_report_is_one_failed_test_with_its_failed_subtests() -> None:
+    # What pytest 9 writes for a test with two failed subtests: one <failure> each, then its
+    # own "contains 2 failed subtests".
+    body = (
+        '<failure message="AssertionError: odd 1">test_sub.py:7: AssertionError</failure>'
+        '<failure message="AssertionError: odd 3">test_sub.py:7: AssertionError</failure>'
+        '<failure message="contains 2 failed subtests">contains 2 failed subtests</failure>'
+    )
+    report = parse(junit(case("test_sub", body=body), case("test_other"), suite="pytest"))
+    result = report.results[0]
+
+    assert (result.status, result.subtests_failed) == ("failed", 2)
+    assert result.error_type == "AssertionError"
+    assert result.message == "AssertionError: odd 1\nAssertionError: odd 3"
+    assert "contains" not in (result.text or "")
+    assert (report.totals.failed, report.totals.passed, report.totals.subtests_failed) == (1, 1, 2)
+
+
+def test_one_failure_is_no_subtest() -> None:
+    result = one(junit(case("t", body='<failure message="boom">trace</failure>')))
+
+    assert (result.status, result.subtests_failed, result.text) == ("failed", 0, "trace")
+
+
+def test_pytest_xfail_is_xfailed_and_other_skips_stay_skipped() -> None:
+    report = parse(
+        junit(
+            case("test_x", body='<skipped type="pytest.xfail" message="known bug #123"/>'),
+            case("test_s", body='<skipped type="pytest.skip" message="not here"/>'),
+            case("test_n", body='<skipped message="no type"/>'),
+            suite="pytest",
+        )
+    )
+
+    assert [(r.name, r.status, r.message) for r in report.results] == [
+        ("test_x", "xfailed", "known bug #123"),
+        ("test_s", "skipped", "not here"),
+        ("test_n", "skipped", "no type"),
+    ]
+    assert (report.totals.skipped, report.totals.xfailed) == (2, 1)
+
+
+def test_the_sidecar_says_which_passes_were_xpasses_and_counts_subtests() -> None:
+    xml = junit(case("test_xp"), case("test_p"), case("test_s"), suite="pytest")
+    sidecar = Sidecar.model_validate(
+        {
+            "tests": {
+                "tests.test_mod::test_xp": {"outcome": "xpassed"},
+                "tests.test_mod::test_s": {"subtests_passed": 3},
+            }
+        }
+    )
+    report = parse_junit_xml(xml, meta=sidecar)
+
+    assert [(r.status, r.subtests_passed) for r in report.results] == [
+        ("xpassed", 0),
+        ("passed", 0),
+        ("passed", 3),
+    ]
+    assert (report.totals.passed, report.totals.xpassed, report.totals.subtests_passed) == (2, 1, 3)
 
 
 def test_the_most_severe_result_element_wins() -> None:

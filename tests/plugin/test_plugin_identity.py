@@ -8,12 +8,14 @@ import pytest
 from pytest_testviz.core import parse_junit_xml
 
 from .conftest import Testviz
-from .test_plugin_run import EVERY_OUTCOME
+from .test_plugin_run import EVERY_OUTCOME, SUBTESTS
 
 NAMES = """
 import pytest
 
-@pytest.mark.parametrize("text", ["a b", "ü", "x\\x01y", "[nested]", "dots.and/slashes"])
+@pytest.mark.parametrize(
+    "text", ["a b", "a  b", "ü", "x\\x01y", "[nested]", "dots.and/slashes"]
+)
 def test_odd_params(text):
     assert text
 
@@ -48,7 +50,7 @@ def double(n):
 
 @pytest.mark.parametrize("family", ["xunit1", "xunit2"])
 def test_same_ids_as_pytests_junitxml(testviz: Testviz, family: str) -> None:
-    testviz.pytester.makepyfile(test_outcomes=EVERY_OUTCOME)
+    testviz.pytester.makepyfile(test_outcomes=EVERY_OUTCOME, test_subtests=SUBTESTS)
     package = testviz.pytester.mkpydir("pkg")
     (package / "test_names.py").write_text(NAMES, encoding="utf-8")
     (package / "test_skipped_module.py").write_text(SKIPPED_MODULE, encoding="utf-8")
@@ -63,10 +65,14 @@ def test_same_ids_as_pytests_junitxml(testviz: Testviz, family: str) -> None:
     (ours,) = testviz.directory.glob("*.xml")
     mine = parse_junit_xml(ours, project="parity")
     pytests = parse_junit_xml(theirs, project="parity")
+    # pytest's XML cannot tell an xpass from a pass; the plugin's sidecar does.
+    xpass = ("test_outcomes", "test_xpass")
     assert {(r.classname, r.name): r.status for r in mine.results} == {
-        (r.classname, r.name): r.status for r in pytests.results
+        (r.classname, r.name): "xpassed" if (r.classname, r.name) == xpass else r.status
+        for r in pytests.results
     }
-    assert {r.test_id: r.status for r in mine.results} == {
-        r.test_id: r.status for r in pytests.results
+    assert {r.test_id: (r.fingerprint, r.subtests_failed) for r in mine.results} == {
+        r.test_id: (r.fingerprint, r.subtests_failed) for r in pytests.results
     }
-    assert len(mine.results) == 12 + 8 + 1 + 1  # the module skipped whole, the doctest
+    # the outcomes, the names, the module skipped whole, the doctest, the subtests
+    assert len(mine.results) == 12 + 9 + 1 + 1 + 3

@@ -74,8 +74,8 @@ EXPECTED = {
     ("test_outcomes", "test_pass"): "passed",
     ("test_outcomes", "test_fail"): "failed",
     ("test_outcomes", "test_skip"): "skipped",
-    ("test_outcomes", "test_xfail"): "skipped",
-    ("test_outcomes", "test_xpass"): "passed",
+    ("test_outcomes", "test_xfail"): "xfailed",
+    ("test_outcomes", "test_xpass"): "xpassed",
     ("test_outcomes", "test_xpass_strict"): "failed",
     ("test_outcomes", "test_param[1]"): "passed",
     ("test_outcomes", "test_param[2]"): "passed",
@@ -106,7 +106,17 @@ def test_every_outcome_reaches_the_server_once(testviz: Testviz, live_server: st
     run = only_run(live_server)
     stored = {(r["classname"], r["name"]): r["status"] for r in run["results"]}
     assert stored == EXPECTED
-    assert run["totals"] == {"tests": 12, "passed": 5, "failed": 3, "errors": 2, "skipped": 2}
+    assert run["totals"] == {
+        "tests": 12,
+        "passed": 4,
+        "failed": 3,
+        "errors": 2,
+        "skipped": 1,
+        "xfailed": 1,
+        "xpassed": 1,
+        "subtests_failed": 0,
+        "subtests_passed": 0,
+    }
     # The server answered 202 once the upload was stored; its ingest thread did the rest.
     result.stdout.fnmatch_lines(
         [f"testviz: run {run['run_id']} queued: {live_server}/runs/{run['run_id']}"]
@@ -115,6 +125,53 @@ def test_every_outcome_reaches_the_server_once(testviz: Testviz, live_server: st
     assert testviz.sent() == [f"{run['run_id']}.xml"]
     assert (testviz.directory / "sent" / f"{run['run_id']}.meta.json").is_file()
     assert (testviz.directory / ".gitignore").read_text(encoding="utf-8") == GITIGNORE
+
+
+SUBTESTS = """
+import unittest
+
+def test_sub(subtests):
+    for i in range(4):
+        with subtests.test(msg="case", i=i):
+            assert i % 2 == 0, f"odd {i}"
+
+def test_all_pass(subtests):
+    with subtests.test(msg="only"):
+        pass
+
+class TestUnit(unittest.TestCase):
+    def test_u(self):
+        for i in range(3):
+            with self.subTest(i=i):
+                self.assertEqual(i, 0)
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["plain", "xdist"])
+def test_each_failed_subtest_is_kept_and_counted(
+    testviz: Testviz, live_server: str, workers: list[str]
+) -> None:
+    testviz.pytester.makepyfile(test_subtests=SUBTESTS)
+
+    result = testviz.run(f"--testviz-url={live_server}", *testviz.dir_args, *workers)
+
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    run = only_run(live_server)
+    stored = {
+        r["name"]: (r["status"], r["subtests_failed"], r["subtests_passed"]) for r in run["results"]
+    }
+    assert stored == {
+        "test_sub": ("failed", 2, 2),
+        "test_all_pass": ("passed", 0, 1),
+        "test_u": ("failed", 2, 1),
+    }
+    (sub,) = [r for r in run["results"] if r["name"] == "test_sub"]
+    assert sub["message"].splitlines()[0] == "AssertionError: odd 1"
+    assert "AssertionError: odd 3" in sub["message"]
+    assert "contains 2 failed subtests" not in sub["message"]
+    totals = run["totals"]
+    assert (totals["failed"], totals["passed"], totals["subtests_failed"]) == (2, 1, 4)
+    assert totals["subtests_passed"] == 4
 
 
 def test_with_testviz_wait_the_run_is_stored_before_pytest_ends(
@@ -160,6 +217,7 @@ def test_fail_then_teardown_error_is_one_failed_test(testviz: Testviz) -> None:
 def test_the_report_is_valid_junit(testviz: Testviz) -> None:
     testviz.pytester.makepyfile(
         test_outcomes=EVERY_OUTCOME + OUTPUT,
+        test_subtests=SUBTESTS,
         test_broken="import a_module_that_does_not_exist\n",
         test_skipped="import pytest\n\npytest.skip('elsewhere', allow_module_level=True)\n",
     )
@@ -172,7 +230,14 @@ def test_the_report_is_valid_junit(testviz: Testviz) -> None:
     schema.assertValid(document)
     suite = document.getroot().find("testsuite")
     assert suite is not None
-    assert suite.get("tests") == str(len(suite.findall("testcase"))) == "15"
+    assert suite.get("tests") == str(len(suite.findall("testcase"))) == "18"
+    (sub,) = suite.findall("testcase[@name='test_sub']")
+    assert [f.get("message") for f in sub.findall("failure")] == [
+        "AssertionError: odd 1\nassert (1 % 2) == 0",
+        "AssertionError: odd 3\nassert (3 % 2) == 0",
+    ]
+    (xfail,) = suite.findall("testcase[@name='test_xfail']/skipped")
+    assert (xfail.get("type"), xfail.get("message")) == ("pytest.xfail", "known bug")
     (output,) = suite.findall("testcase[@name='test_output']")
     assert output.findtext("system-out") == "out #x1B[0m <&> ]]>\n"
     assert output.findtext("system-err") == "err"

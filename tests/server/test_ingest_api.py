@@ -53,6 +53,10 @@ def test_valid_xml_is_created_with_counts(client: Any) -> None:
         "failed": 1,
         "errors": 1,
         "skipped": 1,
+        "xfailed": 0,
+        "xpassed": 0,
+        "subtests_failed": 0,
+        "subtests_passed": 0,
         "new_definitions": 4,
         "failure_groups": 2,
     }

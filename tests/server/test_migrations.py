@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, text
 
-from server.database import configure_engine, upgrade_database
+from pytest_testviz.core import test_id
+from server.database import alembic_config, configure_engine, upgrade_database
 from server.db import Base
 
 
@@ -124,3 +129,86 @@ def test_definitions_leave_room_for_last_seen_updates(postgres_url: str) -> None
         assert options == ["fillfactor=60"]
     finally:
         engine.dispose()
+
+
+def _v1_test_id(project: str, classname: str, name: str, occurrence: int = 1) -> str:
+    """Version 1 of the test identity, which trimmed names and folded their white space."""
+    fold = " ".join
+    identity = f"testviz:1\0{project}\0{fold(classname.split())}\0{fold(name.split())}"
+    if occurrence > 1:
+        identity += f"\0#{occurrence}"
+    return hashlib.sha256(identity.encode()).hexdigest()
+
+
+def test_0007_gives_stored_tests_their_exact_ids_and_back(engine: Engine) -> None:
+    upgrade_database(engine, "0006")
+    now = "2026-12-01 10:00:00"
+    # pk, project, classname, name, occurrence in its report (a non-unique producer's repeat)
+    stored = [
+        (1, "p", "tests.test_tokenize", "test_parse_endifloop[END   IF]", 1),
+        (2, "p", "Suite", "renders", 1),
+        (3, "p", "Suite", "renders", 2),
+        (4, "q", "tests.test_tokenize", "test_parse_endifloop[END   IF]", 1),
+    ]
+    old = {pk: _v1_test_id(project, c, n, occ) for pk, project, c, n, occ in stored}
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO runs (id, run_id, project, env, ingested_at, duration, tests,"
+                " passed, failed, errors, skipped, flaky, testcases, notes, mapping_state,"
+                " integrity_state) VALUES (1, 'r1', 'p', '{}', :at, 0, 3, 3, 0, 0, 0, 0, 4,"
+                " :notes, 'done', 'done')"
+            ),
+            {"at": now, "notes": json.dumps({"repeated_test_ids": [old[1]]})},
+        )
+        for pk, project, classname, name, _ in stored:
+            connection.execute(
+                text(
+                    "INSERT INTO test_definitions (id, project, test_id, name, base_name,"
+                    " classname, declared_tags, markers, tags, first_seen_at, last_seen_at,"
+                    " first_run_pk, last_run_pk) VALUES (:pk, :project, :tid, :name, :name,"
+                    " :classname, '[]', '[]', '[]', :at, :at, 1, 1)"
+                ),
+                {
+                    "pk": pk,
+                    "project": project,
+                    "tid": old[pk],
+                    "name": name,
+                    "classname": classname,
+                    "at": now,
+                },
+            )
+        connection.execute(
+            text(
+                "INSERT INTO integrity_signals (run_pk, project, kind, severity, message,"
+                " tests, test_count, created_at) VALUES (1, 'p', 'duplicate_test_ids',"
+                " 'warning', 'm', :tests, 1, :at)"
+            ),
+            {"tests": json.dumps([{"test_id": old[2], "name": "renders"}, "odd"]), "at": now},
+        )
+
+    upgrade_database(engine)
+
+    def read() -> tuple[dict[int, str], Any, Any]:
+        with engine.connect() as connection:
+            ids = dict(connection.execute(text("SELECT id, test_id FROM test_definitions")).all())
+            notes = connection.execute(text("SELECT notes FROM runs")).scalar_one()
+            tests = connection.execute(text("SELECT tests FROM integrity_signals")).scalar_one()
+        decode = lambda value: json.loads(value) if isinstance(value, str) else value  # noqa: E731
+        return ids, decode(notes), decode(tests)
+
+    ids, notes, tests = read()
+    assert ids == {pk: test_id(project, c, n, occ) for pk, project, c, n, occ in stored}
+    assert notes == {"repeated_test_ids": [ids[1]]}
+    assert tests == [{"test_id": ids[2], "name": "renders"}, "odd"]
+
+    with engine.connect() as connection:
+        connection = connection.execution_options(testviz_write=True)
+        with connection.begin():
+            command.downgrade(alembic_config(connection), "0006")
+
+    assert read() == (
+        old,
+        {"repeated_test_ids": [old[1]]},
+        [{"test_id": old[2], "name": "renders"}, "odd"],
+    )
