@@ -250,3 +250,29 @@ def _document_order(path: Path) -> list[tuple[str, str]]:
         for element in tree.iter("testcase")
         if element.get("classname") is not None or element.get("name") is not None
     ]
+
+
+# -- fingerprints ---------------------------------------------------------------------------------
+
+#: Go's reporters write ``message="Failed"`` for every failure: only the text tells them apart.
+GO_ROWS = [row for row in COUNTED if row["producer"].startswith(("gotestsum", "go-junit-report"))]
+
+
+def test_go_failures_with_different_texts_never_share_a_fingerprint() -> None:
+    texts: dict[str, set[tuple[str, str]]] = {}
+    for row in GO_ROWS:
+        for result in parse_junit_xml(CORPUS / row["file"], detect_sidecar=False).results:
+            if result.fingerprint is not None:
+                failure = (result.message or "", result.text or "")
+                texts.setdefault(result.fingerprint, set()).add(failure)
+
+    assert len(GO_ROWS) > 30
+    assert {fp: sorted(failures) for fp, failures in texts.items() if len(failures) > 1} == {}
+
+
+def test_the_gotestsum_golden_report_has_a_fingerprint_per_failure() -> None:
+    report = parse_junit_xml(CORPUS / "gotestsum/junitxml-report.golden.xml", detect_sidecar=False)
+
+    failures = [r for r in report.results if r.status in ("failed", "error")]
+    assert len(failures) == 13
+    assert len({r.fingerprint for r in failures}) == 13
