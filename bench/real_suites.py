@@ -9,8 +9,8 @@ the project's own test dependencies (once per set of pins), and run the project'
 each mode against a real server on loopback, through the plugin. Beside the plugin, a
 recording plugin writes what pytest itself said about every node id. Then each stored run is
 read back through the JSON API and compared with that recording, test by test. Prints one
-table and the first differences of each cell; exits 1 on any difference. bench/real_suites.md
-says how to read it.
+table and the first differences of each cell; exits 1 on any difference. bench/README.md
+("Real suites") says how to read it.
 
 Why real suites: synthetic reports only contain the shapes we thought of. Real suites bring
 ids that differ only in white space, unittest classes, doctests, xfails, subtests, hypothesis
