@@ -71,6 +71,8 @@ _PORT_WORD = re.compile(r"(?i)\b(port)([\s:=#]+)\d+\b")
 # Line (and column) numbers: "line 42", "file.py:42", "File.java:42", "file.js:4:46".
 _LINE_WORD = re.compile(r"(?i)\b(lines?)\s+\d+(?:\s*[-,]\s*\d+)?")
 _FILE_LINE = re.compile(r"(\.\w{1,8}):\d+(?::\d+)?\b")
+# A source location, "name.ext:12", where a failure without frames says it happened.
+_LOCATION = re.compile(r"\w\.[A-Za-z]\w{0,7}:\d")
 # After the line numbers: a file name looks like a host name ("Foo.java:42"), and masking
 # it as a port would give "Foo.java:7" and "Foo.java:42" different fingerprints. No ``\b``
 # before the host: there is no word boundary before "[::1]".
@@ -237,24 +239,6 @@ def normalise_message(message: str) -> str:
             ) and _PORT_DIGITS.search(message):
                 message = _HOST_PORT.sub(r"\1:<port>", message)
     return " ".join(message.split())
-
-
-#: Messages recur (a parameterized test failing the same way): their normalised forms are kept.
-_NORMALISED: dict[str, str] = {}
-_NORMALISED_KEPT = 4096  # entries, before the cache starts again
-_NORMALISED_LONGEST = 1024  # characters of a message worth keeping
-
-
-def _normalised(message: str) -> str:
-    """:func:`normalise_message`, remembered for short messages."""
-    normalised = _NORMALISED.get(message)
-    if normalised is None:
-        normalised = normalise_message(message)
-        if len(message) <= _NORMALISED_LONGEST:
-            if len(_NORMALISED) >= _NORMALISED_KEPT:
-                _NORMALISED.clear()
-            _NORMALISED[message] = normalised
-    return normalised
 
 
 def frame_names(text: str) -> list[str]:
@@ -462,33 +446,32 @@ def error_type_of(error_type: str | None, message: str | None) -> str | None:
 
 
 def error_fingerprint(
-    error_type: str | None, message: str | None, text: str | None = None
+    error_type: str | None,
+    message: str | None,
+    text: str | None = None,
+    test: str | None = None,
 ) -> str | None:
     """A short stable hash of a failure's type, normalised message and the frames of its cause.
 
+    ``test`` names the failed test (``classname::name``): a failure with no frames that is
+    located at a source line is an assertion there, grouped per test (see :func:`_fingerprint`).
     ``None`` when there is nothing to fingerprint (a passed or skipped test).
     """
     if not (error_type or message or text):
         return None
-    inputs = (error_type, message, text)
-    fingerprint = _FINGERPRINTS.get(inputs)
-    if fingerprint is None:
-        fingerprint = _fingerprint(error_type, message, text)
-        if len(message or "") + len(text or "") <= _FINGERPRINTED_LONGEST:
-            if len(_FINGERPRINTS) >= _FINGERPRINTED_KEPT:
-                _FINGERPRINTS.clear()
-            _FINGERPRINTS[inputs] = fingerprint
-    return fingerprint
+    return _fingerprint(error_type, message, text, test)
 
 
-#: Failures recur (the same test failing the same way in run after run, a parameterized test
-#: failing alike): the fingerprints of recent inputs are kept, keyed on the exact inputs.
-_FINGERPRINTS: dict[tuple[str | None, str | None, str | None], str] = {}
-_FINGERPRINTED_KEPT = 2048  # entries, before the cache starts again
-_FINGERPRINTED_LONGEST = 8192  # characters of message and text worth keeping
+def _fingerprint(
+    error_type: str | None, message: str | None, text: str | None, test: str | None
+) -> str:
+    """The hash of the failure's type, normalised message and cause.
 
-
-def _fingerprint(error_type: str | None, message: str | None, text: str | None) -> str:
+    Without frames, the cause is unknown but for a source location the message or text may
+    give ("x_test.go:42: got 1, want 2", "REQUIRE( false ) at c2.cpp:10"): that is where an
+    assertion failed, and the same words at another line (masked) are another assertion, so
+    such a failure is grouped per test.
+    """
     kind = error_type_of(error_type, message) or ""
     said = (message or "").strip()
     text = (text or "")[:_MAX_TEXT]
@@ -500,7 +483,9 @@ def _fingerprint(error_type: str | None, message: str | None, text: str | None) 
             said = _text_message(text)
         frames = _frames(text) if text else []
     cause = "/".join(_cause(frames))
-    material = "\n".join((kind, _normalised(said[:_MAX_TEXT]), cause))
+    if not frames and test and (_LOCATION.search(said) or _LOCATION.search(text)):
+        cause = f"test {test}"
+    material = "\n".join((kind, normalise_message(said[:_MAX_TEXT]), cause))
     return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()[
         :FINGERPRINT_LENGTH
     ]

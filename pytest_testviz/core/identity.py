@@ -1,6 +1,6 @@
 """Stable identities: one ``test_id`` per test, one ``run_id`` per run.
 
-The canonical form of a test's identity (documented in the README so other tools can
+The canonical form of a test's identity (documented in docs/identity.md so other tools can
 reproduce it) is the UTF-8 encoding of::
 
     "testviz:2" NUL project NUL classname NUL name [NUL "#" occurrence]

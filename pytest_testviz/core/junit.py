@@ -38,10 +38,6 @@ _MAX_DEPTH = 256
 #: limit, which long system-out needs).
 _MAX_ELEMENT_DEPTH = 2048  # libxml2's own limit under XML_PARSE_HUGE
 _INF = math.inf
-_new = object.__new__
-_init = TestResult.__init__
-#: How many test names' parts are kept for reuse before the cache starts again.
-_NAMES_CACHED = 1 << 16
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
 _ROOTS = ("testsuites", "testsuite")
 _RESULT_STATUS: dict[str, Status] = {"failure": "failed", "error": "error", "skipped": "skipped"}
@@ -308,7 +304,6 @@ class _Handler:
         self.classes = reader._classes
         self.seen = reader._seen
         self.files = reader._files
-        self.names: dict[str, tuple[bytes, str, str | None]] = {}
         self.out: list[TestResult] = []
         self.buf: list[str] = []
         self.data = self.buf.append
@@ -576,15 +571,7 @@ class _Handler:
         name = raw_name or ""
         classname = raw_classname or ""
 
-        # What depends on the name alone (most names recur, in other classes).
-        named = self.names.get(name) if value_param is None else None
-        if named is None:
-            named = _name_parts(name, value_param)
-            if value_param is None:
-                if len(self.names) >= _NAMES_CACHED:
-                    self.names.clear()
-                self.names[name] = named
-        key, base_name, params = named
+        base_name, params = split_params(name, value_param=value_param)
         # What depends on the classname alone: the file it implies, whether that is a Python
         # file, and the identity's hashed prefix.
         cached = self.classes.get(classname)
@@ -617,7 +604,7 @@ class _Handler:
 
         # identity.test_id, from the classname's hashed prefix and the name's bytes.
         digest = prefix.copy()
-        digest.update(key)
+        digest.update(name.encode("utf-8", "surrogatepass"))
         identity = digest.hexdigest()
         seen_key = identity[:32]  # 128 bits tell ids apart; half the memory per testcase
         occurrence = self.seen.get(seen_key, 0) + 1
@@ -639,38 +626,23 @@ class _Handler:
             if not 0.0 <= duration < _INF:  # NaN, infinite or negative: what _seconds does
                 duration = 0.0
 
+        line_number = _line(line) if line is not None else None
         if kids is None and not status_attribute:
-            # Passed, and nothing else to read (most testcases). Positional, in TestResult's
-            # field order, and ``__init__`` called directly: much cheaper than keywords.
-            result = _new(TestResult)
-            _init(
-                result,
-                identity,  # test_id
-                name,
-                classname,
-                base_name,
-                params,
-                suite,
-                "passed",  # status
-                duration,
-                file,
-                _line(line) if line is not None else None,
-                False,  # flaky
-                None,  # error_type
-                None,  # message
-                None,  # text
-                None,  # fingerprint
-                None,  # system_out
-                None,  # system_err
-                {} if value_param is None else {"value_param": value_param},  # properties
-                [],  # attempts
-                [],  # tags
-                None,  # owner
-                [],  # markers
-                None,  # source_hash
-                occurrence,
+            # Passed, and nothing else to read (most testcases).
+            return TestResult(
+                test_id=identity,
+                name=name,
+                classname=classname,
+                base_name=base_name,
+                params=params,
+                suite=suite,
+                status="passed",
+                duration=duration,
+                file=file,
+                line=line_number,
+                properties={} if value_param is None else {"value_param": value_param},
+                occurrence=occurrence,
             )
-            return result
 
         outcome = self._outcome(attrib, kids, status_attribute)
         status = outcome.status
@@ -683,45 +655,39 @@ class _Handler:
         if status == "failed" or status == "error":
             first_message = outcome.messages[0] if outcome.messages else None
             error_type = error_type_of(error_type, first_message)
+            test = f"{classname}::{name}"
             if outcome.subtests_failed:
                 # A test with failed subtests is grouped by its first failure, not by the mix.
                 first_text = outcome.texts[0] if outcome.texts else None
-                fingerprint = error_fingerprint(error_type, first_message, first_text)
+                fingerprint = error_fingerprint(error_type, first_message, first_text, test)
             else:
-                fingerprint = error_fingerprint(error_type, outcome.message, outcome.text)
+                fingerprint = error_fingerprint(error_type, outcome.message, outcome.text, test)
             flaky = False
         else:
             error_type = None
-        result = _new(TestResult)
-        _init(
-            result,
-            identity,
-            name,
-            classname,
-            base_name,
-            params,
-            suite,
-            status,
-            duration,
-            file,
-            _line(line) if line is not None else None,
-            flaky,
-            error_type,
-            outcome.message,
-            outcome.text,
-            fingerprint,
-            outcome.system_out,
-            outcome.system_err,
-            properties,
-            outcome.attempts,
-            [],  # tags
-            None,  # owner
-            [],  # markers
-            None,  # source_hash
-            occurrence,
-            outcome.subtests_failed,
+        return TestResult(
+            test_id=identity,
+            name=name,
+            classname=classname,
+            base_name=base_name,
+            params=params,
+            suite=suite,
+            status=status,
+            duration=duration,
+            file=file,
+            line=line_number,
+            flaky=flaky,
+            error_type=error_type,
+            message=outcome.message,
+            text=outcome.text,
+            fingerprint=fingerprint,
+            system_out=outcome.system_out,
+            system_err=outcome.system_err,
+            properties=properties,
+            attempts=outcome.attempts,
+            occurrence=occurrence,
+            subtests_failed=outcome.subtests_failed,
         )
-        return result
 
     def _outcome(
         self, attrib: Mapping[str, str], kids: list[_Kid] | None, status_attribute: str | None
@@ -831,14 +797,6 @@ class _Outcome:
         self.failures = 0
         self.subtests_failed = 0
         self.subtests_summary = False
-
-
-def _name_parts(name: str, value_param: str | None) -> tuple[bytes, str, str | None]:
-    """A test name's part of its identity (its bytes, exactly), base name and parameters."""
-    return (
-        name.encode("utf-8", "surrogatepass"),
-        *split_params(name, value_param=value_param),
-    )
 
 
 # -- attribute helpers --------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import os
 from collections import Counter
 from pathlib import Path
@@ -38,17 +37,9 @@ def parse_junit_xml(
     sidecar, sidecar_bytes = _sidecar(source, meta, detect_sidecar)
     project = resolve_project(project, sidecar)
     reader = JUnitReader(source, project=project, max_output=max_output)
-    # Every result is kept, and none refers to another: the cycle collector would only walk
-    # them again and again as the list grows (a fifth of the time for a large report).
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        testcases: list[TestResult] = []
-        for batch in reader.batches():
-            testcases += batch
-    finally:
-        if collecting:
-            gc.enable()
+    testcases: list[TestResult] = []
+    for batch in reader.batches():
+        testcases += batch
     results = fold_repeats(testcases)
     if sidecar is not None:
         apply_test_meta(results, sidecar)
@@ -238,7 +229,9 @@ def build_result(
         result.file = infer_path(classname, name)
     if status in ("failed", "error"):
         result.error_type = error_type_of(result.error_type, result.message)
-        result.fingerprint = error_fingerprint(result.error_type, result.message, result.text)
+        result.fingerprint = error_fingerprint(
+            result.error_type, result.message, result.text, f"{classname}::{name}"
+        )
     else:
         result.error_type = None
     return result

@@ -299,6 +299,26 @@ def test_a_go_failure_recurs_despite_its_line_and_duration() -> None:
     assert before == after
 
 
+def test_a_failure_located_at_a_line_without_frames_is_grouped_per_test() -> None:
+    # The same words at another line are another assertion (Catch2, Go's t.Errorf): with no
+    # frames, only the test tells them apart; the same test failing alike stays one group.
+    catch2_a = error_fingerprint(None, "false", "FAILED: REQUIRE( false ) at c2.cpp:10", "c::a")
+    catch2_b = error_fingerprint(None, "false", "FAILED: REQUIRE( false ) at c2.cpp:14", "c::b")
+    catch2_a_later = error_fingerprint(
+        None, "false", "FAILED: REQUIRE( false ) at c2.cpp:12", "c::a"
+    )
+    go_a = error_fingerprint("", "Failed", gotestsum("TestA", 29, "got 1, want 2"), "p::TestA")
+    go_b = error_fingerprint("", "Failed", gotestsum("TestB", 35, "got 1, want 2"), "p::TestB")
+
+    assert catch2_a != catch2_b
+    assert catch2_a == catch2_a_later
+    assert go_a != go_b
+    # Without a location the words are all there is: one group.
+    assert error_fingerprint(None, "connection refused", None, "c::a") == error_fingerprint(
+        None, "connection refused", None, "c::b"
+    )
+
+
 def test_go_scaffolding_alone_stands_for_the_test_a_subtest_failed() -> None:
     # A parent test fails because a subtest did: nothing but scaffolding in its text.
     parent_a = "=== RUN   TestNestedWithFailure\n--- FAIL: TestNestedWithFailure (0.00s)\n"

@@ -208,26 +208,6 @@ def test_frame_names_reads_what_findall_would(text: str) -> None:
         assert fp_module._line_matches(pattern, hint, text, 1) == pattern.findall(text)[:1]
 
 
-def test_normalised_messages_are_cached_without_changing_them() -> None:
-    message = "boom at 0x7fc48e6f5c7d after 3.5s"
-    first = fp_module.error_fingerprint("E", message)
-
-    assert fp_module._NORMALISED[message] == fp_module.normalise_message(message)
-    assert fp_module.error_fingerprint("E", message) == first
-
-
-def test_fingerprints_are_remembered_on_their_exact_inputs() -> None:
-    fp_module._FINGERPRINTS.clear()
-    first = fp_module.error_fingerprint("E", "boom at 0x7fc48e6f5c7d", "a.py:3: in f")
-
-    assert fp_module._FINGERPRINTS[("E", "boom at 0x7fc48e6f5c7d", "a.py:3: in f")] == first
-    assert first == fp_module._fingerprint("E", "boom at 0x7fc48e6f5c7d", "a.py:3: in f")
-    assert fp_module.error_fingerprint("E", "boom at 0x7fc48e6f5c7d", "a.py:3: in f") == first
-    long_text = "x" * (fp_module._FINGERPRINTED_LONGEST + 1)
-    fp_module.error_fingerprint("E", None, long_text)
-    assert ("E", None, long_text) not in fp_module._FINGERPRINTS
-
-
 def test_totals_count_each_status() -> None:
     results = parse_junit_xml(
         junit(
