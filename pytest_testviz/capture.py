@@ -147,13 +147,17 @@ class Recorder:
         record.duration += report.duration
         when = report.when
         outcome: str = report.outcome  # pytest-rerunfailures adds "rerun"
+        if record.rerun_pending and _is_subtest(report):
+            # pytest-rerunfailures logs an attempt's setup, call and teardown after it has run,
+            # but its subtests as they run: a subtest after a rerun begins the next attempt.
+            _restart(record)
         if outcome == "passed" and when != "teardown" and not record.rerun_pending:
             # The common case, two reports in three: nothing more to say, unless the pass was
             # not expected (a non-strict xpass) or was one subtest's.
             if when == "call" and ("wasxfail" in attrs or "context" in attrs):
                 if _is_subtest(report):
                     record.subtests_passed += 1
-                elif record.status == "passed":
+                elif "wasxfail" in attrs and record.status == "passed":
                     record.status = "xpassed"
                     record.message = str(attrs["wasxfail"]) or None
             return
@@ -165,8 +169,14 @@ class Recorder:
             # A teardown report holds every phase's output (and replaces an earlier attempt's).
             _capture_output(record, report)
         if outcome == "rerun":
-            kind, message = _crash_message(report)
-            text = _longrepr_text(report)
+            if when == "call" and record.subtest_failures:
+                # Failed by its subtests: the first one's failure says why, not pytest's
+                # "contains 1 failed subtest".
+                first = record.subtest_failures[0]
+                kind, message, text = first.error_type, first.message or "failed", first.text or ""
+            else:
+                kind, message = _crash_message(report)
+                text = _longrepr_text(report)
             if record.rerun_pending:
                 # The same attempt failed once more (its teardown, after its call).
                 last = record.attempts[-1]

@@ -315,8 +315,16 @@ def _line_matches(pattern: re.Pattern[str], hint: str, text: str, limit: int = 0
 
 
 def _is_check(frame: Frame) -> bool:
+    """Whether a frame is an assertion helper's: by its file, its library, or its name
+    (``assert_called_once``, ``assertThat``, numpy's ``assert_allclose``)."""
     path, function = frame
-    return _path_facts(path)[2] or _CHECK_FUNCTION.match(function) is not None
+    # A JDK 9+ stack names the class loader or module first: "app//org.junit.Assert.fail".
+    function = function.rpartition("/")[2]
+    return (
+        _path_facts(path)[2]
+        or _CHECK_FUNCTION.match(function) is not None
+        or function.rpartition(".")[2].lstrip("_").lower().startswith("assert")
+    )
 
 
 def _cause(frames: list[Frame]) -> list[str]:

@@ -644,7 +644,7 @@ class _Handler:
                 occurrence=occurrence,
             )
 
-        outcome = self._outcome(attrib, kids, status_attribute)
+        outcome = self._outcome(attrib, kids, status_attribute, python)
         status = outcome.status
         error_type = outcome.error_type
         properties = outcome.properties
@@ -690,9 +690,17 @@ class _Handler:
         )
 
     def _outcome(
-        self, attrib: Mapping[str, str], kids: list[_Kid] | None, status_attribute: str | None
+        self,
+        attrib: Mapping[str, str],
+        kids: list[_Kid] | None,
+        status_attribute: str | None,
+        python: bool,
     ) -> _Outcome:
-        """What a testcase's children and ``status`` attribute say: its status and the rest."""
+        """What a testcase's children and ``status`` attribute say: its status and the rest.
+
+        Several ``<failure>`` elements in a Python test are its failed subtests, one each, as
+        pytest writes them; elsewhere (GoogleTest's EXPECT_*) they are one test's failures.
+        """
         outcome = _Outcome()
         status: Status = "passed"
         error_type = None
@@ -711,10 +719,12 @@ class _Handler:
                     texts = []
                 if severity == SEVERITY[status]:
                     child_message = child.get("message")
-                    if tag == "failure" and _SUBTESTS_SUMMARY.match(child_message or ""):
+                    summary = _SUBTESTS_SUMMARY.match(child_message or "")
+                    if tag == "failure" and summary:
                         # pytest's own line for a test whose subtests failed: the failures
-                        # before it say more, and their count says the same.
-                        outcome.subtests_summary = True
+                        # before it say more; it gives their count.
+                        outcome.subtests_summary = summary[0]
+                        outcome.subtests_failed = int(summary[1])
                         continue
                     if child_message:
                         messages.append(child_message)
@@ -741,9 +751,11 @@ class _Handler:
             if status == "skipped" and not messages:
                 # A producer's own word for why, where it gives one (gtest's "suppressed").
                 messages = [attrib.get("result") or status_attribute]
-        if status == "failed" and (outcome.failures > 1 or outcome.subtests_summary):
-            # pytest writes one <failure> per failed subtest, in one testcase.
+        if status == "failed" and python and outcome.failures > 1 and not outcome.subtests_summary:
+            # unittest's subTest: no summary line from pytest, one <failure> per failed subtest.
             outcome.subtests_failed = outcome.failures
+        if outcome.subtests_summary and not messages:
+            messages = [outcome.subtests_summary]  # all there is of the subtests' failures
         outcome.status = status
         outcome.error_type = error_type
         outcome.messages = messages
@@ -758,7 +770,7 @@ class _Handler:
 
 
 #: pytest's failure line for a test that holds failed subtests ("contains 2 failed subtests").
-_SUBTESTS_SUMMARY = re.compile(r"contains \d+ failed subtests?\Z")
+_SUBTESTS_SUMMARY = re.compile(r"contains (\d+) failed subtests?\Z")
 
 
 class _Outcome:
@@ -796,7 +808,8 @@ class _Outcome:
         self.flaky = False
         self.failures = 0
         self.subtests_failed = 0
-        self.subtests_summary = False
+        #: pytest's "contains N failed subtests", where it wrote one.
+        self.subtests_summary: str | None = None
 
 
 # -- attribute helpers --------------------------------------------------------------------

@@ -16,6 +16,8 @@ from .results import Attempt, Report, RunInfo, Status, Suite, TestResult, Totals
 from .sidecar import Sidecar, SidecarRun, find_sidecar, load_sidecar, parse_sidecar
 
 DEFAULT_PROJECT = "default"
+#: A test that ends in one of these after a failed attempt is flaky (an xpass is a pass too).
+_PASSES = ("passed", "xpassed")
 MetaSource = Sidecar | bytes | str | os.PathLike[str] | None
 
 
@@ -123,7 +125,7 @@ def _fold(group: list[TestResult]) -> TestResult:
         ] + final.attempts
         # Only a failed test is run again, so a final pass after earlier tries is flaky.
         # A test that never passed is not flaky, whatever mix of failures it had: it failed.
-        final.flaky = final.flaky or final.status == "passed"
+        final.flaky = final.flaky or final.status in _PASSES
     final.occurrence = 1
     return final
 
@@ -161,7 +163,7 @@ def apply_test_meta(results: list[TestResult], sidecar: Sidecar) -> None:
             result.attempts = [
                 Attempt(a.status, a.error_type, a.message, a.text) for a in meta.attempts
             ]
-            result.flaky = result.flaky or result.status == "passed"
+            result.flaky = result.flaky or result.status in _PASSES
 
 
 def _run_info(

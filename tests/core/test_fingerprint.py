@@ -714,3 +714,25 @@ def test_doctest_wrong_output_is_told_apart_by_output_and_file() -> None:
     assert wrong("2") == wrong("2", root="/tmp/tmpzz99yy")
     assert wrong("2") != wrong("5")
     assert wrong("2") != wrong("2", file="README.rst")
+
+
+def test_assertion_helpers_by_name_or_behind_a_module_prefix_keep_tests_apart() -> None:
+    # Two tests failing in the same assertion helper are two failures, not one cause.
+    mock_a = (
+        'Traceback (most recent call last):\n  File "tests/test_a.py", line 5, in test_a\n'
+        "    m.assert_called_once()\n"
+        '  File "/usr/lib/python3.11/unittest/mock.py", line 918, in assert_called_once\n'
+        "    raise AssertionError(msg)\n"
+    )
+    mock_b = mock_a.replace("test_a", "test_b")
+    message = "AssertionError: Expected 'mock' to have been called once. Called 0 times."
+    assert fp(message, mock_a) != fp(message, mock_b)
+
+    gradle = (
+        "org.opentest4j.AssertionFailedError: expected: <true> but was: <false>\n"
+        "\tat app//org.junit.jupiter.api.AssertionUtils.fail(AssertionUtils.java:55)\n"
+        "\tat app//org.junit.jupiter.api.Assertions.assertTrue(Assertions.java:40)\n"
+        "\tat app//com.shop.CartTest.{test}(CartTest.java:12)\n"
+    )
+    said = "expected: <true> but was: <false>"
+    assert fp(said, gradle.format(test="adds")) != fp(said, gradle.format(test="removes"))

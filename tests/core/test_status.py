@@ -295,3 +295,44 @@ def test_cdata_output_is_read() -> None:
     result = one(junit(case("t", body="<system-out><![CDATA[<b>&raw</b>]]></system-out>")))
 
     assert result.system_out == "<b>&raw</b>"
+
+
+def test_an_xpass_after_a_failed_attempt_is_flaky() -> None:
+    xml = junit(case("test_xp"), suite="pytest")
+    sidecar = Sidecar.model_validate(
+        {
+            "tests": {
+                "tests.test_mod::test_xp": {
+                    "outcome": "xpassed",
+                    "attempts": [{"status": "error", "message": "setup broke"}],
+                }
+            }
+        }
+    )
+    (result,) = parse_junit_xml(xml, meta=sidecar).results
+
+    assert (result.status, result.flaky) == ("xpassed", True)
+
+
+def test_several_failures_of_a_googletest_test_are_not_subtests() -> None:
+    body = (
+        '<failure message="a.cc:3 Expected equality of these values: 1 2"/>'
+        '<failure message="a.cc:4 Expected equality of these values: 3 4"/>'
+    )
+    result = one(junit(case("Equal", classname="MathTest", body=body)))
+
+    assert (result.status, result.subtests_failed) == ("failed", 0)
+    assert result.message == (
+        "a.cc:3 Expected equality of these values: 1 2\n"
+        "a.cc:4 Expected equality of these values: 3 4"
+    )
+
+
+def test_pytests_subtest_count_is_taken_from_its_summary_line() -> None:
+    only_summary = (
+        '<failure message="contains 3 failed subtests">contains 3 failed subtests</failure>'
+    )
+    result = one(junit(case("test_sub", body=only_summary)))
+
+    assert (result.status, result.subtests_failed) == ("failed", 3)
+    assert result.message == "contains 3 failed subtests"

@@ -9,9 +9,11 @@ Version 1 of the test identity trimmed names and folded runs of white space, so 
 the XML's classname and name exactly. Every stored test keeps its history under the id its
 stored name now has: ``test_definitions.test_id`` is recomputed, and the ids kept in integrity
 signals and in runs' notes are mapped along. Definitions with the same classname and name in a
-project are a non-unique producer's repeats: they are numbered in the order they were first
-stored, as the parser numbers them in a report. Tests that version 1 had merged stay merged
-in the past; from the next run on each gets its own history.
+project are a non-unique producer's repeats: each keeps its place in the report, recovered
+from its version-1 id (the primary key does not hold it: PostgreSQL's ingest inserts a
+report's new definitions in test-id order). Tests that version 1 had
+merged stay merged in the past; from the next run on each gets its own history. The rows are
+streamed in groups of one name; only the ids that signals and notes name are kept in memory.
 
 The formula is written out here, not imported, so this migration does what it did the day it
 was written whatever later versions of the core do.
@@ -55,114 +57,157 @@ def _v1(project: str, classname: str, name: str, occurrence: int) -> str:
 
 
 def upgrade() -> None:
-    _recompute(_v2, key=lambda classname, name: (classname, name))
+    connection = op.get_bind()
+    referenced = _referenced_ids(connection)
+    renamed: dict[tuple[str, str], str] = {}  # (project, old id) -> new id, where referenced
+    updates: list[dict[str, Any]] = []
+    # Definitions with the same classname and name are a non-unique producer's repeats; each
+    # keeps the occurrence its version-1 id was made with (the order of the report, which
+    # neither the primary key nor anything else stored holds on PostgreSQL).
+    for group in _groups(connection):
+        project, classname, name = group[0][1:4]
+        ordered = sorted(group, key=lambda row: (_occurrence(_v1, row, len(group)), row[0]))
+        for occurrence, (pk, _, _, _, old_id) in enumerate(ordered, start=1):
+            new_id = _v2(project, classname, name, occurrence)
+            updates.append({"pk": pk, "new_id": new_id})
+            if (project, old_id) in referenced:
+                renamed[(project, old_id)] = new_id
+        if len(updates) >= _BATCH:
+            _set_ids(connection, updates)
+            updates = []
+    _set_ids(connection, updates)
+    _map_references(connection, renamed)
 
 
 def downgrade() -> None:
-    _recompute(_v1, key=lambda classname, name: (_fold(classname), _fold(name)))
-
-
-def _recompute(
-    formula: Callable[[str, str, str, int], str],
-    key: Callable[[str, str], tuple[str, str]],
-) -> None:
-    """Give every definition the id ``formula`` gives it, and map the ids kept elsewhere."""
     connection = op.get_bind()
-    definitions = sa.table(
-        "test_definitions",
-        sa.column("id", sa.BigInteger),
-        sa.column("project", sa.String),
-        sa.column("test_id", sa.String),
-        sa.column("classname", sa.Text),
-        sa.column("name", sa.Text),
-    )
-    seen: dict[tuple[str, str, str], int] = {}
-    renamed: dict[str, dict[str, str]] = {}  # project -> old id -> new id
-    for rows in _batches(connection, definitions):
-        updates = []
-        for pk, project, old_id, classname, name in rows:
-            group = (project, *key(classname, name))
-            occurrence = seen[group] = seen.get(group, 0) + 1
-            new_id = formula(project, classname, name, occurrence)
-            if new_id != old_id:
-                updates.append({"pk": pk, "new_id": new_id})
-                renamed.setdefault(project, {})[old_id] = new_id
-        if updates:
-            connection.execute(
-                definitions.update()
-                .where(definitions.c.id == sa.bindparam("pk"))
-                .values(test_id=sa.bindparam("new_id")),
-                updates,
+    referenced = _referenced_ids(connection)
+    renamed: dict[tuple[str, str], str] = {}
+    updates: list[dict[str, Any]] = []
+    # Version 1 numbered repeats by their folded names: a digest per folded group is kept.
+    seen: dict[bytes, int] = {}
+    for group in _groups(connection):
+        ordered = sorted(group, key=lambda row: (_occurrence(_v2, row, len(group)), row[0]))
+        for pk, project, classname, name, old_id in ordered:
+            folded = f"{project}\0{_fold(classname)}\0{_fold(name)}".encode(
+                "utf-8", "surrogatepass"
             )
-    if renamed:
-        _map_signal_tests(connection, renamed)
-        _map_run_notes(connection, renamed)
+            digest = hashlib.blake2b(folded, digest_size=16).digest()
+            occurrence = seen[digest] = seen.get(digest, 0) + 1
+            new_id = _v1(project, classname, name, occurrence)
+            updates.append({"pk": pk, "new_id": new_id})
+            if (project, old_id) in referenced:
+                renamed[(project, old_id)] = new_id
+        if len(updates) >= _BATCH:
+            _set_ids(connection, updates)
+            updates = []
+    _set_ids(connection, updates)
+    _map_references(connection, renamed)
 
 
-def _batches(connection: Any, definitions: Any) -> Iterator[list[Any]]:
-    """All definitions in the order they were stored, a batch at a time (by primary key)."""
-    last = 0
-    columns = [
-        definitions.c.id,
-        definitions.c.project,
-        definitions.c.test_id,
-        definitions.c.classname,
-        definitions.c.name,
-    ]
-    while True:
-        rows = connection.execute(
-            sa.select(*columns)
-            .where(definitions.c.id > last)
-            .order_by(definitions.c.id)
-            .limit(_BATCH)
-        ).all()
-        if not rows:
-            return
-        yield rows
-        last = rows[-1][0]
+_DEFINITIONS = sa.table(
+    "test_definitions",
+    sa.column("id", sa.BigInteger),
+    sa.column("project", sa.String),
+    sa.column("test_id", sa.String),
+    sa.column("classname", sa.Text),
+    sa.column("name", sa.Text),
+)
+_SIGNALS = sa.table(
+    "integrity_signals",
+    sa.column("id", sa.BigInteger),
+    sa.column("project", sa.String),
+    sa.column("tests", sa.JSON),
+)
+_RUNS = sa.table(
+    "runs",
+    sa.column("id", sa.BigInteger),
+    sa.column("project", sa.String),
+    sa.column("notes", sa.JSON),
+)
 
 
-def _map_signal_tests(connection: Any, renamed: dict[str, dict[str, str]]) -> None:
-    signals = sa.table(
-        "integrity_signals",
-        sa.column("id", sa.BigInteger),
-        sa.column("project", sa.String),
-        sa.column("tests", sa.JSON),
+def _groups(connection: Any) -> Iterator[list[tuple[int, str, str, str, str]]]:
+    """The definitions, streamed, in groups of the same project, classname and name."""
+    d = _DEFINITIONS.c
+    rows = connection.execute(
+        sa.select(d.id, d.project, d.classname, d.name, d.test_id)
+        .order_by(d.project, d.classname, d.name, d.id)
+        .execution_options(yield_per=_BATCH)  # a server-side cursor for this query alone
     )
-    for pk, project, tests in connection.execute(
-        sa.select(signals.c.id, signals.c.project, signals.c.tests)
-    ):
-        mapping = renamed.get(project)
-        if not mapping or not tests:
-            continue
+    group: list[tuple[int, str, str, str, str]] = []
+    for pk, project, classname, name, test_id in rows:
+        if group and group[0][1:4] != (project, classname, name):
+            yield group
+            group = []
+        group.append((pk, project, classname, name, test_id))
+    if group:
+        yield group
+
+
+def _occurrence(
+    formula: Callable[[str, str, str, int], str], row: tuple[int, str, str, str, str], size: int
+) -> int:
+    """The occurrence a definition's id was made with by ``formula`` (a large number if none)."""
+    _, project, classname, name, old_id = row
+    # Version 1 numbered by folded names, so another spelling may have taken a number.
+    for occurrence in range(1, 2 * size + 8):
+        if formula(project, classname, name, occurrence) == old_id:
+            return occurrence
+    return 1 << 30
+
+
+def _set_ids(connection: Any, updates: list[dict[str, Any]]) -> None:
+    if updates:
+        d = _DEFINITIONS.c
+        connection.execute(
+            _DEFINITIONS.update()
+            .where(d.id == sa.bindparam("pk"))
+            .values(test_id=sa.bindparam("new_id")),
+            updates,
+        )
+
+
+def _referenced_ids(connection: Any) -> set[tuple[str, str]]:
+    """(project, test id) of the tests that integrity signals and runs' notes name."""
+    referenced: set[tuple[str, str]] = set()
+    for project, tests in connection.execute(sa.select(_SIGNALS.c.project, _SIGNALS.c.tests)):
+        for test in tests or ():
+            if isinstance(test, dict) and isinstance(test.get("test_id"), str):
+                referenced.add((project, test["test_id"]))
+    for project, notes in connection.execute(sa.select(_RUNS.c.project, _RUNS.c.notes)):
+        repeated = notes.get("repeated_test_ids") if isinstance(notes, dict) else None
+        for test_id in repeated or ():
+            if isinstance(test_id, str):
+                referenced.add((project, test_id))
+    return referenced
+
+
+def _map_references(connection: Any, renamed: dict[tuple[str, str], str]) -> None:
+    """Give integrity signals and runs' notes the new ids of the tests they name."""
+    if not renamed:
+        return
+    signals = connection.execute(
+        sa.select(_SIGNALS.c.id, _SIGNALS.c.project, _SIGNALS.c.tests)
+    ).all()
+    for pk, project, tests in signals:
         changed = [
-            {**test, "test_id": mapping.get(test["test_id"], test["test_id"])}
+            {**test, "test_id": renamed.get((project, test["test_id"]), test["test_id"])}
             if isinstance(test, dict) and isinstance(test.get("test_id"), str)
             else test
-            for test in tests
+            for test in tests or ()
         ]
-        if changed != tests:
-            connection.execute(signals.update().where(signals.c.id == pk).values(tests=changed))
-
-
-def _map_run_notes(connection: Any, renamed: dict[str, dict[str, str]]) -> None:
-    runs = sa.table(
-        "runs",
-        sa.column("id", sa.BigInteger),
-        sa.column("project", sa.String),
-        sa.column("notes", sa.JSON),
-    )
-    for pk, project, notes in connection.execute(
-        sa.select(runs.c.id, runs.c.project, runs.c.notes)
-    ):
-        mapping = renamed.get(project)
-        repeated = (notes or {}).get("repeated_test_ids") if isinstance(notes, dict) else None
-        if not mapping or not repeated:
+        if changed != (tests or []):
+            connection.execute(_SIGNALS.update().where(_SIGNALS.c.id == pk).values(tests=changed))
+    runs = connection.execute(sa.select(_RUNS.c.id, _RUNS.c.project, _RUNS.c.notes)).all()
+    for pk, project, notes in runs:
+        repeated = notes.get("repeated_test_ids") if isinstance(notes, dict) else None
+        if not repeated:
             continue
-        mapped = [mapping.get(test_id, test_id) for test_id in repeated]
+        mapped = [renamed.get((project, test_id), test_id) for test_id in repeated]
         if mapped != repeated:
             connection.execute(
-                runs.update()
-                .where(runs.c.id == pk)
+                _RUNS.update()
+                .where(_RUNS.c.id == pk)
                 .values(notes={**notes, "repeated_test_ids": mapped})
             )
