@@ -23,7 +23,7 @@ import pytest
 from . import __version__, spool
 from .capture import Recorder
 from .core.codeowners import CodeOwners, find_codeowners
-from .core.sidecar_limits import RUNNER_MARKERS
+from .core.constants import RUNNER_MARKERS
 from .environment import environment_facts, git_info
 from .options import DEFAULT_BACKLOG_SECONDS, Settings
 from .writer import junit_xml, sidecar

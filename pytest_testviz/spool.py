@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from .core.sidecar_limits import sidecar_path
+from .core.constants import sidecar_path
 
 SENT = "sent"
 GITIGNORE = "# Written by pytest-testviz: test reports, not for version control.\n*\n"

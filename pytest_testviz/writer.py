@@ -7,75 +7,53 @@ owners, tags and source hashes go into the sidecar.
 
 from __future__ import annotations
 
-import json
+import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from .capture import TestRecord, xml_safe
 from .core.results import Attempt, cap_text
-from .core.sidecar_limits import SCHEMA_VERSION, entry_fits, run_fits
 
 PRODUCER_PROPERTY = "testviz.producer"
 
 
-def _escape(value: str) -> str:
-    """``xml.sax.saxutils.escape``, without importing it (it pulls in ``urllib.request``)."""
-    if "&" in value:
-        value = value.replace("&", "&amp;")
-    if ">" in value:
-        value = value.replace(">", "&gt;")
-    if "<" in value:
-        value = value.replace("<", "&lt;")
-    return value
-
-
-def _attr(value: str) -> str:
-    """The quoted attribute value ``xml.sax.saxutils.quoteattr`` writes, for XML-safe text."""
-    value = _escape(xml_safe(value))
-    if "\n" in value or "\r" in value or "\t" in value:
-        value = value.replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#9;")
-    if '"' in value:
-        if "'" in value:
-            return '"' + value.replace('"', "&quot;") + '"'
-        return "'" + value + "'"
-    return '"' + value + '"'
-
-
-def _text(value: str) -> str:
-    return _escape(xml_safe(value))
-
-
-def _testcase(record: TestRecord, classname: str, max_output: int) -> str:
-    """One ``<testcase>``; ``classname`` is the record's, already quoted."""
-    head = f'<testcase classname={classname} name={_attr(record.name)} time="{record.duration:.3f}"'
+def _testcase(suite: ET.Element, record: TestRecord, classname: str, max_output: int) -> None:
+    """One ``<testcase>`` in ``suite``, as pytest's ``_NodeReporter`` writes it."""
+    testcase = ET.SubElement(
+        suite,
+        "testcase",
+        classname=classname,
+        name=xml_safe(record.name),
+        time=f"{record.duration:.3f}",
+    )
     status = record.status
-    if status == "passed" and not (record.stdout or record.stderr or record.stderr_extra):
-        return head + "/>"  # most tests: nothing more to say
-    body: list[str] = []
     if record.subtest_failures:
         # One <failure> per failed subtest, as pytest writes them.
         for failure in record.subtest_failures:
-            message = _attr(failure.message or "")
-            body.append(f"<failure message={message}>{_text(failure.text or '')}</failure>")
+            node = ET.SubElement(testcase, "failure", message=xml_safe(failure.message or ""))
+            node.text = xml_safe(failure.text or "")
     elif status in ("failed", "error"):
         # No ``type``: pytest writes none, and the parser derives it from the message alike.
         tag = "failure" if status == "failed" else "error"
-        message = _attr(record.message or "")
-        body.append(f"<{tag} message={message}>{_text(record.text or '')}</{tag}>")
+        node = ET.SubElement(testcase, tag, message=xml_safe(record.message or ""))
+        node.text = xml_safe(record.text or "")
     elif status in ("skipped", "xfailed"):
-        message = _attr(record.message or "")
-        body.append(f"<skipped type={_attr(record.skip_type or 'pytest.skip')} message={message}/>")
-    if record.stdout and max_output:
-        body.append(
-            f"<system-out>{_text(cap_text(''.join(record.stdout), max_output) or '')}</system-out>"
+        ET.SubElement(
+            testcase,
+            "skipped",
+            type=xml_safe(record.skip_type or "pytest.skip"),
+            message=xml_safe(record.message or ""),
         )
+    if not max_output:
+        return
+    if record.stdout:
+        out = ET.SubElement(testcase, "system-out")
+        out.text = xml_safe(cap_text("".join(record.stdout), max_output) or "")
     stderr = "".join(record.stderr) + "\n".join(record.stderr_extra)
-    if stderr and max_output:
-        body.append(f"<system-err>{_text(cap_text(stderr, max_output) or '')}</system-err>")
-    if not body:
-        return head + "/>"
-    return head + ">" + "".join(body) + "</testcase>"
+    if stderr:
+        err = ET.SubElement(testcase, "system-err")
+        err.text = xml_safe(cap_text(stderr, max_output) or "")
 
 
 def junit_xml(
@@ -87,37 +65,46 @@ def junit_xml(
     hostname: str,
     max_output: int,
 ) -> bytes:
-    """The whole report, in one ``<testsuite name="pytest">`` like pytest writes it."""
+    """The whole report, in one ``<testsuite name="pytest">`` like pytest writes it.
+
+    Built with :mod:`xml.etree.ElementTree`, as pytest's ``--junitxml`` is; characters XML
+    cannot hold are shown as ``#xNN`` first (:func:`.capture.xml_safe`, pytest's
+    ``bin_xml_escape``), and ElementTree escapes the rest.
+    """
     counts = {"failed": 0, "error": 0, "skipped": 0}
     for record in records:
         if record.status == "xfailed":
             counts["skipped"] += 1  # pytest counts an xfail among the skipped
         elif record.status in counts:
             counts[record.status] += 1
-    quoted: dict[str, str] = {}  # a module's tests share their classname
-    cases: list[str] = []
-    for record in records:
-        classname = quoted.get(record.classname)
-        if classname is None:
-            classname = quoted[record.classname] = _attr(record.classname)
-        cases.append(_testcase(record, classname, max_output))
-    suite = (
-        f'<testsuite name="pytest" errors="{counts["error"]}" failures="{counts["failed"]}" '
-        f'skipped="{counts["skipped"]}" tests="{len(records)}" time="{duration:.3f}" '
-        f"timestamp={_attr(started.isoformat())} hostname={_attr(hostname)}>"
-        f"<properties><property name={_attr(PRODUCER_PROPERTY)} value={_attr(producer)}/>"
-        f"</properties>{''.join(cases)}</testsuite>"
+    suite = ET.Element(
+        "testsuite",
+        name="pytest",
+        errors=str(counts["error"]),
+        failures=str(counts["failed"]),
+        skipped=str(counts["skipped"]),
+        tests=str(len(records)),
+        time=f"{duration:.3f}",
+        timestamp=started.isoformat(),
+        hostname=xml_safe(hostname),
     )
-    head = '<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests">'
-    return f"{head}{suite}</testsuites>\n".encode()
+    properties = ET.SubElement(suite, "properties")
+    ET.SubElement(properties, "property", name=PRODUCER_PROPERTY, value=xml_safe(producer))
+    safe: dict[str, str] = {}  # a module's tests share their classname
+    for record in records:
+        classname = safe.get(record.classname)
+        if classname is None:
+            classname = safe[record.classname] = xml_safe(record.classname)
+        _testcase(suite, record, classname, max_output)
+    testsuites = ET.Element("testsuites", name="pytest tests")
+    testsuites.append(suite)
+    body = ET.tostring(testsuites, encoding="unicode")
+    return f'<?xml version="1.0" encoding="utf-8"?>{body}\n'.encode()
 
 
 def test_meta(records: Iterable[TestRecord]) -> dict[str, dict[str, Any]]:
-    """Per-test sidecar entries, keyed by ``classname::name``; only tests with something to say.
-
-    Plain JSON-ready dicts, already in the shape :meth:`Sidecar.dump` writes (fields in the
-    model's order, no empty ones): built directly rather than through 10,000 pydantic models.
-    """
+    """Per-test values for the sidecar's ``tests``, keyed by ``classname::name``; only tests
+    with something to say (the model validates them and leaves empty fields out)."""
     entries: dict[str, dict[str, Any]] = {}
     for record in records:
         meta = record.meta
@@ -129,21 +116,14 @@ def test_meta(records: Iterable[TestRecord]) -> dict[str, dict[str, Any]]:
             or record.subtests_passed
         ):
             continue
-        entry: dict[str, Any] = {}
-        if meta:
-            for key in ("tags", "owner", "markers", "source_hash"):
-                value = meta.get(key)
-                if value:
-                    entry[key] = value
+        entry: dict[str, Any] = {**meta} if meta else {}
         entry["nodeid"] = record.nodeid
         if record.attempts:
             entry["attempts"] = [_attempt(attempt) for attempt in record.attempts]
         if record.status == "xpassed":
             entry["outcome"] = "xpassed"
-        if record.subtests_failed:
-            entry["subtests_failed"] = record.subtests_failed
-        if record.subtests_passed:
-            entry["subtests_passed"] = record.subtests_passed
+        entry["subtests_failed"] = record.subtests_failed
+        entry["subtests_passed"] = record.subtests_passed
         entries[f"{record.classname}::{record.name}"] = entry
     return entries
 
@@ -152,17 +132,12 @@ test_meta.__test__ = False  # type: ignore[attr-defined]
 
 
 def _attempt(attempt: Attempt) -> dict[str, Any]:
-    entry: dict[str, Any] = {}
-    if attempt.status == "error":  # "failed" is the default, left out
-        entry["status"] = "error"
-    for key, value in (
-        ("error_type", attempt.error_type),
-        ("message", attempt.message),
-        ("text", attempt.text),
-    ):
-        if value is not None:
-            entry[key] = value
-    return entry
+    return {
+        "status": "error" if attempt.status == "error" else "failed",
+        "error_type": attempt.error_type,
+        "message": attempt.message,
+        "text": attempt.text,
+    }
 
 
 def sidecar(
@@ -179,14 +154,16 @@ def sidecar(
     producer: str,
     records: list[TestRecord],
 ) -> bytes:
-    """The sidecar's bytes, as :meth:`Sidecar.dump` writes them and :class:`Sidecar` accepts.
+    """The sidecar's bytes, validated and written by the :class:`~.core.sidecar.Sidecar` model.
 
     A value the schema refuses (an owner longer than 1,024 characters, a NUL character) is a
-    ``ValueError`` naming the field. Values :mod:`.core.sidecar_limits` recognises as fitting
-    are written as they are; only the others go through the pydantic models, so a usual run
-    does not import pydantic at all.
+    ``ValueError`` naming the field.
     """
-    fields: dict[str, Any] = {
+    from pydantic import ValidationError
+
+    from .core.sidecar import dump_sidecar
+
+    values: dict[str, Any] = {
         "run_id": run_id,
         "project": project,
         "session_id": session_id,
@@ -197,47 +174,18 @@ def sidecar(
         "started_at": started,
         "finished_at": finished,
         "producer": producer,
+        "tests": test_meta(records),
     }
-    document: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
-    if run_fits(fields):
-        document.update(
-            (name, _json_time(value) if isinstance(value, datetime) else value)
-            for name, value in fields.items()
-            if value is not None and value != {}
-        )
-    else:
-        from .core.sidecar import Sidecar
-
-        run = Sidecar.model_validate(fields)
-        document.update(run.model_dump(mode="json", exclude_none=True, exclude_defaults=True))
-    tests = test_meta(records)
-    for key, entry in tests.items():
-        if not entry_fits(entry):
-            _validate_entry(key, entry)
-    if tests:
-        document["tests"] = tests
-    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-    if "\\u0000" in text:  # json.dumps writes a NUL as \u0000: let the model say where
-        from .core.sidecar import Sidecar
-
-        Sidecar.model_validate(document)
-    return text.encode() + b"\n"
-
-
-def _json_time(value: datetime) -> str:
-    """A time as pydantic writes it in JSON: ISO 8601, ``Z`` for UTC."""
-    text = value.isoformat()
-    return text[: -len("+00:00")] + "Z" if text.endswith("+00:00") else text
-
-
-def _validate_entry(key: str, entry: dict[str, Any]) -> None:
-    from pydantic import ValidationError
-
-    from .core.sidecar import TestMeta
-
     try:
-        TestMeta.model_validate(entry)
+        return dump_sidecar(values)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise ValueError(f"test {key!r}: invalid {where!r}: {first['msg']}") from None
+        where = [str(part) for part in first["loc"]]
+        if len(where) > 1 and where[0] == "tests":
+            test, where = where[1], where[2:]
+            raise ValueError(
+                f"test {test!r}: invalid {'.'.join(where)!r}: {first['msg']}"
+            ) from None
+        if not where:  # the model's own check (a NUL character) names the field
+            raise ValueError(first["msg"].removeprefix("Value error, ")) from None
+        raise ValueError(f"invalid {'.'.join(where)!r}: {first['msg']}") from None

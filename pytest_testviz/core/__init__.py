@@ -12,6 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .constants import find_sidecar, sidecar_path
     from .errors import JUnitParseError, SidecarError, TestvizInputError
     from .fingerprint import _extract_error_fingerprint, error_fingerprint, normalise_message
     from .identity import canonical_identity, content_run_id, test_id
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
         Totals,
     )
     from .sidecar import Sidecar, TestMeta, load_sidecar, parse_sidecar
-    from .sidecar_limits import find_sidecar, sidecar_path
 
 #: Each public name and the module of the core that defines it.
 _HOMES = {
@@ -60,10 +60,10 @@ _HOMES = {
     "Totals": "results",
     "Sidecar": "sidecar",
     "TestMeta": "sidecar",
-    "find_sidecar": "sidecar_limits",
+    "find_sidecar": "constants",
     "load_sidecar": "sidecar",
     "parse_sidecar": "sidecar",
-    "sidecar_path": "sidecar_limits",
+    "sidecar_path": "constants",
 }
 
 __all__ = [

@@ -268,7 +268,7 @@ def test_sidecar_error_is_not_a_parse_error() -> None:
     assert not isinstance(info.value, JUnitParseError)
 
 
-# -- the quick check before an upload is queued ------------------------------------------------
+# -- the check before an upload is queued ------------------------------------------------------
 
 
 def _verdict(check: object, data: bytes | str) -> tuple[str, object]:
@@ -292,7 +292,7 @@ AGREEING = [
     json.dumps({"project": "", "tests": {}}),
     json.dumps({"tests": {"c::n": {"owner": "o" * 1025}}}),
     json.dumps({"tests": {"c::n": {"owner": "lone \ud800"}}}),
-    '{"tests": {"c::n": {"owner": "a' + _NUL + 'b"}}}',  # in an entry the quick check vouches for
+    '{"tests": {"c::n": {"owner": "a' + _NUL + 'b"}}}',  # in an entry
     '{"branch": "m' + _NUL + '", "tests": {}}',
     '{"tests": {"c' + _NUL + '::n": {}}}',
     '{"branch": "a\\\\u0000b"}',  # an escaped backslash, then "u0000": no NUL
@@ -310,7 +310,7 @@ def test_the_upload_check_agrees_with_the_parse(data: str | bytes) -> None:
     assert _verdict(check_sidecar, data) == _verdict(parse_sidecar, data)
 
 
-def test_the_upload_check_finds_a_nul_in_an_entry_it_does_not_build() -> None:
+def test_the_upload_check_finds_a_nul_in_an_entry() -> None:
     data = '{"tests": {"c::n": {"tags": ["ok"], "owner": "a' + _NUL + '"}}}'
 
     verdict, message = _verdict(check_sidecar, data)

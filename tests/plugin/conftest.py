@@ -50,6 +50,12 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+@pytest.fixture(autouse=True)
+def _no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries without urllib3's backoff sleeps: no test waits through real backoff."""
+    monkeypatch.setattr("pytest_testviz.upload.BACKOFF", 0.0)
+
+
 @dataclass
 class Testviz:
     """Runs pytest sessions with the plugin in a ``pytester`` directory."""

@@ -162,7 +162,7 @@ def test_a_server_that_never_answers_times_out(testviz: Testviz, silent_server: 
 def test_an_impossible_proxy_leaves_the_verdict_alone(
     testviz: Testviz, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Found in review: urllib lets socket raise OverflowError for this proxy's port."""
+    """Found in review: urllib let socket raise OverflowError for this proxy's port."""
     for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("http_proxy", "http://127.0.0.1:99999999999999999999")
@@ -173,6 +173,6 @@ def test_an_impossible_proxy_leaves_the_verdict_alone(
     assert result.ret == pytest.ExitCode.OK
     _no_internal_error(result)
     result.stdout.fnmatch_lines(
-        ["testviz: could not send run *: cannot send to http://testviz.invalid: OverflowError*"]
+        ["testviz: could not send run *: cannot send to http://testviz.invalid: Failed to parse*"]
     )
     assert len(testviz.pending()) == 1

@@ -1,22 +1,28 @@
-"""What the upload does on the way to the server: redirects, proxies and TLS.
+"""What the upload does on the way to the server: redirects, proxies, TLS and retries.
 
-The plugin sends with the standard library's ``urllib``; these are the behaviours a user of
-``requests``, ``curl`` or ``pip`` expects from it.
+The plugin sends with ``requests``; these are the behaviours a user of ``requests``, ``curl``
+or ``pip`` expects from it.
 """
 
 from __future__ import annotations
 
+import http.server
 import ssl
+import types
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
 import trustme
+import urllib3.util.retry
 
-from pytest_testviz.upload import proxies_for, send
+from pytest_testviz import upload
+from pytest_testviz.upload import proxy_for, send
 
 from .conftest import FakeServer, answer_json, serve
+
+_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
 REPORT = '<testsuite name="s"><testcase name="t"/></testsuite>'
 
@@ -59,10 +65,16 @@ def test_a_redirect_is_reported_not_followed(report: Path, redirecting_server: F
         ("http://localhost:8000", {"http_proxy": "http://p", "no_proxy": "localhost:8000"}, None),
     ],
 )
-def test_the_proxy_is_chosen_as_requests_and_curl_choose_it(
-    url: str, env: dict[str, str], proxy: str | None
+def test_the_proxy_is_chosen_as_requests_chooses_it(
+    url: str, env: dict[str, str], proxy: str | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert proxies_for(url, env).get(url.split(":")[0]) == proxy
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    assert proxy_for(url) == proxy
 
 
 def test_the_proxy_from_the_environment_is_used(
@@ -96,15 +108,16 @@ def test_an_unreachable_proxy_is_named_without_its_password(
 
 
 def test_an_impossible_proxy_never_raises(report: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """urllib does not check a proxy's port: socket raises OverflowError for this one."""
+    """A proxy port beyond any port: the upload fails with a reason, the run goes on."""
     for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("http_proxy", "http://127.0.0.1:99999999999999999999")
+    monkeypatch.setenv("http_proxy", "http://user:s3cret@127.0.0.1:99999999999999999999")
 
     outcome = send("http://testviz.invalid", report, None, retries=1)
 
     assert not outcome.ok
-    assert outcome.detail.startswith("cannot send to http://testviz.invalid: OverflowError")
+    assert outcome.detail.startswith("cannot send to http://testviz.invalid: Failed to parse: ")
+    assert "s3cret" not in outcome.detail
 
 
 def test_an_answer_nested_beyond_reason_is_not_a_servers(
@@ -150,3 +163,79 @@ def test_tls_is_verified_and_a_private_ca_is_trusted_through_the_usual_variables
 
     assert accepted.ok, accepted.detail
     assert accepted.url == f"{url}/runs/r1"
+
+
+# -- retries: urllib3's Retry, with its sleeps recorded instead of slept -------------------------
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """What urllib3's retries would have slept, in order (nothing is slept)."""
+    slept: list[float] = []
+    clock = types.SimpleNamespace(sleep=slept.append, time=urllib3.util.retry.time.time)
+    monkeypatch.setattr(urllib3.util.retry, "time", clock)
+    return slept
+
+
+def _answers(*answers: tuple[int, dict[str, str], bytes]) -> AbstractContextManager[FakeServer]:
+    """A server giving these answers in turn, then the last one again."""
+    queue = list(answers)
+
+    def answer(request: http.server.BaseHTTPRequestHandler, fake: FakeServer) -> None:
+        status, headers, body = queue.pop(0) if len(queue) > 1 else queue[0]
+        request.send_response(status)
+        for name, value in {"Content-Length": str(len(body)), **headers}.items():
+            request.send_header(name, value)
+        request.end_headers()
+        request.wfile.write(body)
+
+    return contextmanager(serve)(answer)
+
+
+CREATED = (200, {"Content-Type": "application/json"}, b'{"status": "created", "run_id": "r1"}')
+
+
+def test_too_many_requests_is_retried_after_the_servers_retry_after(
+    report: Path, sleeps: list[float]
+) -> None:
+    with _answers((429, {"Retry-After": "7"}, b""), CREATED) as server:
+        outcome = send(server.url, report, None)
+
+    assert outcome.ok, outcome.detail
+    assert server.requests == ["/api/tests/ingest"] * 2
+    assert sleeps == [7]
+
+
+def test_retry_after_is_capped(report: Path, sleeps: list[float]) -> None:
+    with _answers((503, {"Retry-After": "86400"}, b'{"message": "later"}')) as server:
+        outcome = send(server.url, report, None)
+
+    assert outcome.detail == "HTTP 503: later"
+    assert not outcome.rejected
+    assert server.requests == ["/api/tests/ingest"] * upload.RETRIES
+    assert sleeps == [upload.RETRY_AFTER_MAX] * (upload.RETRIES - 1)
+
+
+def test_connection_errors_are_retried_with_backoff(
+    report: Path, closed_port_url: str, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """urllib3's exponential backoff: none before the first retry, then BACKOFF * 2 ** n."""
+    monkeypatch.setattr(upload, "BACKOFF", 0.25)
+
+    outcome = send(closed_port_url, report, None, retries=4)
+
+    assert outcome.detail == f"cannot reach {closed_port_url}: connection refused"
+    assert sleeps == [0.5, 1.0]
+
+
+def test_a_client_error_is_not_retried(report: Path, sleeps: list[float]) -> None:
+    with _answers((422, {}, b'{"message": "not JUnit XML"}')) as server:
+        outcome = send(server.url, report, None)
+
+    assert (outcome.ok, outcome.rejected, outcome.detail) == (
+        False,
+        True,
+        "HTTP 422: not JUnit XML",
+    )
+    assert server.requests == ["/api/tests/ingest"]
+    assert sleeps == []
