@@ -54,8 +54,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# One process: the pages and API, and a job worker in a thread of it (queued uploads,
+# analysis, TEST_RESULTS_DIR, retention). Production runs `flask --app server worker` apart.
 serve: $(STAMP)
-	$(VENV_BIN)/flask --app server run --host $(HOST) --port $(PORT)
+	TESTVIZ_EMBEDDED_WORKER=$${TESTVIZ_EMBEDDED_WORKER:-true} \
+		$(VENV_BIN)/flask --app server run --host $(HOST) --port $(PORT)
 
 # pytest's exit status 5 ("no tests were collected") is a failure here: a test run that ran
 # nothing must never look green.

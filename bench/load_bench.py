@@ -2,11 +2,16 @@
 
 Starts ``gunicorn 'server:create_app()'`` with 4 sync workers on 127.0.0.1 on a fresh database
 (a new PostgreSQL database on the server that ``--database-url`` names, or a SQLite file with
-``--sqlite``). Then ``--producers`` threads each POST ``--runs`` runs of ``--tests`` tests to
-``/api/tests/ingest`` (multipart: a JUnit XML report from ``_gen.py`` and its sidecar with the
-run id, project, git sha, branch and environment), while one reader thread loops over the
-visualizer's pages and the JSON API, with run ids, test ids and failure fingerprints it
-discovers through the API as the data arrives.
+``--sqlite``), and ``--job-workers`` (2) ``flask worker`` processes beside it. Then
+``--producers`` threads each POST ``--runs`` runs of ``--tests`` tests to
+``/api/tests/ingest`` as the pytest plugin posts them (multipart, both parts gzip'd, with
+``Prefer: respond-async``: answered 202 once the upload is stored, ingested by a job worker;
+``--sync`` posts without it, answered once the run is stored), a JUnit XML report from
+``_gen.py`` and its sidecar with the run id, project, git sha, branch and environment, while
+one reader thread loops over the visualizer's pages and the JSON API, with run ids, test ids
+and failure fingerprints it discovers through the API as the data arrives. Queued uploads
+are waited for (``--drain``, seconds) and timed from upload to stored run with the server's
+own times (``queued_uploads.received_at`` to ``finished_at``).
 
 Every response is checked: a non-2xx answer, or a connection error or timeout, is an error;
 the first few are printed with their status and body, and the gunicorn log's tracebacks
@@ -18,6 +23,7 @@ the API that every run is stored with all its tests.
 
     python bench/load_bench.py [--producers 8] [--runs 25] [--tests 2000] [--deadline 900]
     python bench/load_bench.py --sqlite      # the same load on a SQLite file
+    python bench/load_bench.py --sync        # synchronous uploads (no job workers needed)
 
 PostgreSQL: ``--database-url`` (default ``$TESTVIZ_TEST_POSTGRES_URL``, e.g. after
 ``source .ci/start-postgres``); the bench creates ``testviz_load_<pid>`` there and drops it at
@@ -30,6 +36,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import gzip
 import hashlib
 import json
 import os
@@ -58,7 +65,13 @@ from _stats import percentile  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from tests.server.gunicorn_server import Gunicorn, GunicornError, running_gunicorn  # noqa: E402
+from tests.server.gunicorn_server import (  # noqa: E402
+    Gunicorn,
+    GunicornError,
+    JobWorker,
+    running_gunicorn,
+    running_workers,
+)
 
 LOOPBACK = "127.0.0.1"
 DB_HOSTS = {None, "", "127.0.0.1", "localhost", "::1"}
@@ -66,6 +79,8 @@ WORKERS = 4
 POST_TIMEOUT = 600.0
 GET_TIMEOUT = 120.0
 SHOW_ERRORS = 5
+#: The reader's p95 at the client, over every request, that the load should stay under.
+READER_P95_TARGET = 0.5
 BASE_STAMP = 'timestamp="2026-11-29T08:00:00.000000+00:00"'
 ACCESS_TAG = "testviz-access"
 #: gunicorn's access log, one line per request: method, path, status, microseconds in the worker.
@@ -282,15 +297,26 @@ def produce(
                 salt=producer * 1000 + index,
                 fail_every=args.fail_every,
             )
-            files = {
-                "report": ("report.xml", xml, "application/xml"),
-                "meta": ("report.xml.meta.json", sidecar(spec), "application/json"),
-            }
+            headers = {}
+            if args.sync:
+                files = {
+                    "report": ("report.xml", xml, "application/xml"),
+                    "meta": ("report.xml.meta.json", sidecar(spec), "application/json"),
+                }
+            else:  # as the plugin sends: both parts gzip'd, answered once stored
+                files = {
+                    "report": ("report.xml", gzip.compress(xml, 6), "application/gzip"),
+                    "meta": ("report.meta.json", gzip.compress(sidecar(spec)), "application/gzip"),
+                }
+                headers["Prefer"] = "respond-async"
             what = f"POST /api/tests/ingest run {spec.run_id}"
             start = time.perf_counter()
             try:
                 response = http.post(
-                    f"{server.url}/api/tests/ingest", files=files, timeout=POST_TIMEOUT
+                    f"{server.url}/api/tests/ingest",
+                    files=files,
+                    headers=headers,
+                    timeout=POST_TIMEOUT,
                 )
             except requests.RequestException as exc:
                 shared.fail(who, what, type(exc).__name__, str(exc))
@@ -300,12 +326,13 @@ def produce(
                 shared.fail(who, what, str(response.status_code), response.text)
                 continue
             body = response.json()
-            if body.get("status") != "created" or body.get("run_id") != spec.run_id:
+            expected = "created" if args.sync else "queued"
+            if body.get("status") != expected or body.get("run_id") != spec.run_id:
                 shared.fail(who, what, f"{response.status_code} unexpected", response.text)
                 continue
             result.latencies.append(seconds)
             result.created.append(spec.run_id)
-            result.tests += int(body["counts"]["tests"])
+            result.tests += int(body["counts"]["tests"]) if args.sync else args.tests
     result.finished_at = time.monotonic()
 
 
@@ -607,6 +634,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-reads", type=int, default=20_000, help="reader request bound")
     parser.add_argument("--read-pause", type=float, default=0.0, help="s between reader cycles")
     parser.add_argument("--keep-log", type=Path, help="copy gunicorn's log here")
+    parser.add_argument(
+        "--sync", action="store_true", help="synchronous uploads, not queued (Prefer)"
+    )
+    parser.add_argument("--job-workers", type=int, default=2, help="flask worker processes")
+    parser.add_argument(
+        "--drain", type=float, default=600.0, help="s to wait for the queue at the end"
+    )
     args = parser.parse_args(argv)
     for name in ("producers", "runs", "tests", "projects", "fail_every", "workers", "max_reads"):
         if getattr(args, name) < 1:
@@ -638,7 +672,13 @@ def main(argv: list[str] | None = None) -> int:
         f"load: {args.producers} producers x {args.runs} runs x {args.tests:,} tests "
         f"({total_runs} runs, {total_runs * args.tests:,} results) into {args.projects} "
         f"project(s); 1 reader; gunicorn -w {args.workers} --timeout {args.timeout} on "
-        f"{LOOPBACK}; deadline {args.deadline:.0f} s, max {args.max_reads} reads"
+        f"{LOOPBACK}"
+        + (
+            "; synchronous uploads"
+            if args.sync
+            else f" + {args.job_workers} flask worker processes; queued uploads"
+        )
+        + f"; deadline {args.deadline:.0f} s, max {args.max_reads} reads"
     )
     print(
         f"machine: {os.cpu_count()} cores, load average {load_average()} at start; "
@@ -670,15 +710,105 @@ def main(argv: list[str] | None = None) -> int:
         except GunicornError as exc:
             print(f"the server did not start:\n{exc}", file=sys.stderr)
             return 2
+        workers: list[JobWorker] = []
+        if not args.sync and args.job_workers > 0:
+            workers = stack.enter_context(running_workers(database_url, args.job_workers, scratch))
         try:
-            return run_load(args, server, bases)
+            return run_load(args, server, bases, database_url, workers)
         finally:
             if args.keep_log:
                 args.keep_log.write_text(server.log(), encoding="utf-8")
                 print(f"gunicorn log copied to {args.keep_log}")
 
 
-def run_load(args: argparse.Namespace, server: Gunicorn, bases: dict[str, list[str]]) -> int:
+def drain_queue(database_url: str, timeout: float) -> tuple[float, dict[str, int]]:
+    """Wait until no queued upload is left (or ``timeout``); returns the seconds waited and
+    the uploads by state."""
+    engine = create_engine(database_url)
+    start = time.monotonic()
+    try:
+        while True:
+            with engine.connect() as connection:
+                states = dict(
+                    connection.execute(
+                        text("SELECT state, count(*) FROM queued_uploads GROUP BY state")
+                    ).all()
+                )
+            if not states.get("queued") or time.monotonic() - start > timeout:
+                return time.monotonic() - start, {str(k): int(v) for k, v in states.items()}
+            time.sleep(0.5)
+    finally:
+        engine.dispose()
+
+
+def drain_analysis(database_url: str, timeout: float) -> tuple[float, int]:
+    """Wait until no analysis job is queued or running (or ``timeout``); returns the seconds
+    waited and how many are left."""
+    engine = create_engine(database_url)
+    start = time.monotonic()
+    try:
+        while True:
+            with engine.connect() as connection:
+                left = connection.execute(
+                    text(
+                        "SELECT count(*) FROM jobs WHERE kind = 'analysis' "
+                        "AND state IN ('queued', 'running')"
+                    )
+                ).scalar_one()
+            if not left or time.monotonic() - start > timeout:
+                return time.monotonic() - start, int(left)
+            time.sleep(0.5)
+    finally:
+        engine.dispose()
+
+
+def upload_to_stored(database_url: str) -> list[float]:
+    """Seconds from each done upload's receipt to its stored run (the server's clock)."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT received_at, finished_at FROM queued_uploads "
+                    "WHERE state = 'done' AND finished_at IS NOT NULL"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    out = []
+    for received, finished in rows:
+        if isinstance(received, str):  # SQLite hands back text
+            received = datetime.datetime.fromisoformat(received)
+            finished = datetime.datetime.fromisoformat(finished)
+        out.append((finished - received).total_seconds())
+    return out
+
+
+def job_summary(database_url: str) -> str:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT kind, state, count(*), sum(attempts), max(attempts) FROM jobs "
+                    "GROUP BY kind, state ORDER BY kind, state"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    return "; ".join(
+        f"{kind} {state} {count} (attempts {total}, max {most})"
+        for kind, state, count, total, most in rows
+    )
+
+
+def run_load(
+    args: argparse.Namespace,
+    server: Gunicorn,
+    bases: dict[str, list[str]],
+    database_url: str,
+    workers: list[JobWorker],
+) -> int:
     start = time.monotonic()
     shared = Shared(started=start, deadline=start + args.deadline)
     results = [ProducerResult(k) for k in range(args.producers)]
@@ -715,6 +845,13 @@ def run_load(args: argparse.Namespace, server: Gunicorn, bases: dict[str, list[s
             next_note += 60
     wall = max((r.finished_at for r in results if r.finished_at), default=time.monotonic())
     wall -= start
+    drained: tuple[float, dict[str, int]] | None = None
+    if not args.sync:
+        # The reader goes on reading while the workers store what is still queued.
+        drained = drain_queue(database_url, args.drain)
+    analysed: tuple[float, int] | None = None
+    if not args.sync:
+        analysed = drain_analysis(database_url, args.drain)
     shared.producers_done.set()
     reader_thread.join(timeout=GET_TIMEOUT + 10)
     loads.append(load_average())
@@ -722,13 +859,40 @@ def run_load(args: argparse.Namespace, server: Gunicorn, bases: dict[str, list[s
 
     runs_done = sum(len(r.created) for r in results)
     tests_done = sum(r.tests for r in results)
+    stored_wall = wall + (drained[0] if drained else 0.0)
+    if drained is not None:
+        print(
+            f"\nqueue: {runs_done} uploads accepted (202) in {wall:.1f} s; the last stored "
+            f"{drained[0]:.1f} s after the last 202; uploads by state: {drained[1]}"
+        )
+        waits = upload_to_stored(database_url)
+        if waits:
+            print(
+                f"upload to stored run (server clock, {len(waits)} uploads): "
+                f"p50 {percentile(waits, 0.5):.2f} s, p95 {percentile(waits, 0.95):.2f} s, "
+                f"max {max(waits):.2f} s"
+            )
+        if analysed is not None:
+            print(
+                f"analysis (owners, integrity) of every run done {analysed[0]:.1f} s after the "
+                f"last run was stored" + (f"; {analysed[1]} still pending" if analysed[1] else "")
+            )
+        print(f"jobs: {job_summary(database_url)}")
+        for index, worker in enumerate(workers):
+            alive = worker.process.poll() is None
+            print(f"flask worker {index} (pid {worker.process.pid}): alive={alive}")
+        if not drained[1].get("done"):
+            wall = stored_wall
     print(f"\ningest: {runs_done} of {args.producers * args.runs} runs stored,")
-    print(f"  {tests_done:,} tests in {wall:.1f} s of wall time")
+    print(f"  {tests_done:,} tests in {stored_wall:.1f} s of wall time")
+    wall = stored_wall
     print(
         f"  throughput: {tests_done / wall:,.0f} tests/s, {runs_done / wall:.2f} runs/s "
-        f"(all producers together, first POST to last answer)"
+        f"(all producers together, first POST to "
+        + ("last answer)" if args.sync else "last run stored)")
     )
-    print(f"{'producer':<10} {'runs':>5} {'p50 s':>7} {'p95 s':>7} {'max s':>7}")
+    what = "POST answered" if args.sync else "202 answered"
+    print(f"{'producer':<10} {'runs':>5} {'p50 s':>7} {'p95 s':>7} {'max s':>7}  ({what})")
     every: list[float] = []
     for r in results:
         every += r.latencies
@@ -750,6 +914,15 @@ def run_load(args: argparse.Namespace, server: Gunicorn, bases: dict[str, list[s
             f"{percentile(every, 0.95):>7.2f} {max(every):>7.2f}"
         )
     print_reader(reader)
+    every_read = [seconds for samples in reader.samples.values() for seconds in samples]
+    if every_read:
+        p95 = percentile(every_read, 0.95)
+        verdict = "met" if p95 < READER_P95_TARGET else "MISSED"
+        print(
+            f"reader at the client, all {len(every_read)} requests: p50 "
+            f"{ms(percentile(every_read, 0.5))} ms, p95 {ms(p95)} ms (target "
+            f"{READER_P95_TARGET * 1000:.0f} ms: {verdict})"
+        )
     print_service(service_times(server.log(), reader.kinds))
     print(f"\nload average during the run (1, 5, 15 min), every 60 s: {' | '.join(loads)}")
     print_workers(server)
@@ -789,15 +962,21 @@ def run_load(args: argparse.Namespace, server: Gunicorn, bases: dict[str, list[s
             print(f"-- at {failure.at:.1f} s, {failure.who}: {failure.what} -> {failure.status}")
             print(failure.body[:1500])
         print("*" * 78)
-    incidents = log_incidents(server.log())
+    incidents = log_incidents(server.log() + "".join(worker.log() for worker in workers))
+    if drained is not None and drained[1].get("failed"):
+        problems.append(f"{drained[1]['failed']} uploads ended failed")
+        print(f"** {drained[1]['failed']} uploads ended failed")
+    if drained is not None and drained[1].get("queued"):
+        problems.append(f"{drained[1]['queued']} uploads still queued after --drain")
+        print(f"** {drained[1]['queued']} uploads still queued after --drain")
     if incidents:
-        print(f"\ngunicorn log: {len(incidents)} distinct incident(s):")
+        print(f"\ngunicorn and worker logs: {len(incidents)} distinct incident(s):")
         for incident, count in incidents:
             print(f"[seen {count} time(s)]")
             print(incident[:4000])
             print("--")
     else:
-        print("gunicorn log: no tracebacks, worker timeouts or [ERROR] lines")
+        print("gunicorn and worker logs: no tracebacks, worker timeouts or [ERROR] lines")
     print(f"result: {'ZERO ERRORS' if not failures and not problems else 'ERRORS FOUND'}")
     return 0
 

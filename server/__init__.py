@@ -22,31 +22,27 @@ from .config import Settings, load_settings
 from .database import configure_engine, engine_options, upgrade_database
 from .db import db
 from .errors import APIError, register_error_handlers
-from .uploads import UploadQueue
 
 log = logging.getLogger(__name__)
 
 
 class TestvizState:
-    """What the app holds for its lifetime: settings, the background queues (analysis, queued
-    uploads), the directory watcher."""
+    """What the app holds for its lifetime: settings, the analyzer, the token policy, and
+    the embedded job worker when one runs in this process (``TESTVIZ_EMBEDDED_WORKER``)."""
 
     __test__ = False
 
-    def __init__(self, settings: Settings, analyzer: Analyzer, uploads: UploadQueue) -> None:
+    def __init__(self, settings: Settings, analyzer: Analyzer) -> None:
         self.settings = settings
         self.analyzer = analyzer
-        self.uploads = uploads
-        self.watcher: Any = None
+        self.worker: Any = None
         self.tokens = TokenPolicy()
 
     def shutdown(self) -> None:
-        """Stop the watcher and the background threads, letting work in hand finish."""
-        if self.watcher is not None:
-            self.watcher.stop()
-            self.watcher = None
-        self.uploads.shutdown()
-        self.analyzer.shutdown()
+        """Stop the embedded worker, if any, letting the jobs in hand finish."""
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -70,8 +66,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         if settings.auto_migrate:
             upgrade_database(db.engine)
 
-    analyzer = Analyzer(app, settings)
-    state = TestvizState(settings, analyzer, UploadQueue(app, settings, analyzer))
+    state = TestvizState(settings, Analyzer(settings))
     app.extensions["testviz"] = state
     register_error_handlers(app)
     app.before_request(_require_enabled)
@@ -86,7 +81,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     cli.init_app(app)
 
     if _serving():
-        _start_background(app, state)
+        if settings.embedded_worker:
+            start_embedded_worker(app)
         if not app.testing:
             # Everything loaded so far lives as long as the process: keep the cyclic GC from
             # walking it again and again (a full collection took 135 ms under a page request).
@@ -107,25 +103,21 @@ def _require_enabled() -> None:
 
 
 def _serving() -> bool:
-    """True unless loaded for a ``flask`` subcommand other than ``run`` (init-db, sync, ...)."""
+    """True unless loaded for a ``flask`` subcommand other than ``run`` (worker, sync, ...)."""
     context = click.get_current_context(silent=True)
     return context is None or context.info_name == "run"
 
 
-def _start_background(app: Flask, state: TestvizState) -> None:
-    queued = state.uploads.resume_pending()
-    if queued:
-        log.info("resuming the ingest of %d queued uploads", queued)
-    state.uploads.start_sweeper()
-    pending = state.analyzer.resume_pending()
-    if pending:
-        log.info("resuming analysis of %d runs", pending)
-    state.analyzer.start_sweeper()
-    if state.settings.results_dir and state.settings.watch:
-        from .sync import DirectoryWatcher
+def start_embedded_worker(app: Flask) -> Any:
+    """Run the jobs in a thread of this process (``make serve``, tests): the set-up-free
+    default. Production runs ``flask worker`` processes instead."""
+    from .jobs.worker import Worker
 
-        state.watcher = DirectoryWatcher(app, state.settings.results_dir)
-        state.watcher.start()
+    state = testviz_state(app)
+    if state.worker is None:
+        state.worker = Worker(app, poll=0.5)
+        state.worker.start()
+    return state.worker
 
 
 def testviz_state(app: Flask) -> TestvizState:

@@ -1,37 +1,39 @@
 """After a run is stored: resolve owners and tags, and check the run's integrity.
 
-Both steps run after the ingest transaction has committed, in a background thread, so they
-never delay or fail an upload. Each is gated by its own setting, logged, re-runnable for a
-run (``reanalyze``) and recorded in the run's ``mapping_state``/``integrity_state``, so work a
-restart interrupted is picked up again by whichever worker claims it first.
+Both steps run after the ingest transaction has committed, as an ``analysis`` job that the
+ingest queued in its own transaction (:mod:`server.jobs`), so they never delay or fail an
+upload and are never lost. Each is gated by its own setting, logged, re-runnable for a run
+(``reanalyze``) and recorded in the run's ``mapping_state``/``integrity_state``. The job's
+claim keeps two workers from analysing one run at once; a worker that dies mid-way leaves
+the job to another once its lease runs out.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
-from sqlalchemy import and_, delete, or_, select, update
-from sqlalchemy.engine import CursorResult
+from sqlalchemy import delete, select, update
 
 from pytest_testviz.core.codeowners import CodeOwners
 from pytest_testviz.core.sidecar import RUNNER_MARKERS
 
-from .background import BackgroundQueue
 from .config import Settings
 from .database import AnySession, begin_write
 from .db import db
 from .history import FAILING, PASSING, previous_run
+from .jobs.queue import cancel
 from .models import IntegritySignal, Run, TestDefinition, TestResultRow
 
 log = logging.getLogger(__name__)
 
 _MAX_SIGNAL_TESTS = 200
-_STALE_CLAIM = timedelta(minutes=10)
+#: Attempts of an ``analysis`` job (a step that fails is recorded ``failed``, not retried;
+#: these are for a worker that died or a database that went away).
+MAX_ATTEMPTS = 3
 _CHUNK = 1000
 
 
@@ -281,60 +283,48 @@ def _definitions(session: AnySession, project: str, test_ids: list[str]) -> list
 # -- running it ------------------------------------------------------------------------------
 
 
-class Analyzer(BackgroundQueue[str]):
-    """Runs mapping and integrity for runs, in one background thread per server process."""
+class Analyzer:
+    """Runs mapping and integrity for runs: inline, or left to the ``analysis`` job that the
+    ingest queued (``analysis_in_background``, the default)."""
 
-    name = "analysis"
-    sweep_every = _STALE_CLAIM.total_seconds() / 2
-
-    def __init__(self, app: Flask, settings: Settings) -> None:
-        super().__init__(app, in_background=settings.analysis_in_background)
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.in_background = settings.analysis_in_background
         _server_rules(settings)  # a missing or unreadable file stops start-up
 
-    def work(self, key: str) -> None:
-        self.analyse(key)
+    def submit(self, run_id: str) -> None:
+        """A run was just stored: analyse it now when configured inline (and drop the job the
+        ingest queued); otherwise its job is already queued."""
+        if not self.in_background:
+            self.analyse_now(run_id)
+
+    def analyse_now(self, run_id: str) -> dict[str, str]:
+        """Analyse a run in this thread, and drop the job its ingest queued for a worker."""
+        states = self.analyse(run_id)
+        session = db.session
+        cancel(session, "analysis", run_id)
+        session.commit()
+        return states
 
     def analyse(self, run_id: str, *, force: bool = False) -> dict[str, str]:
-        """Run both steps for one run; with ``force``, also when they already ran."""
+        """Run both steps for one run, if they are pending (or with ``force``, again).
+
+        Not claimed here: the job's claim (or the operator running ``reanalyze``) makes it
+        the only analysis of this run under way.
+        """
         session = db.session
-        begin_write(session)
         run = session.execute(select(Run).where(Run.run_id == run_id)).scalar_one_or_none()
         if run is None:
             session.rollback()
             raise LookupError(f"no run with run_id {run_id!r}")
-        if not self._claim(session, run, force):
-            return {"mapping": run.mapping_state, "integrity": run.integrity_state}
-        states = {
+        if not force and "pending" not in (run.mapping_state, run.integrity_state):
+            states = {"mapping": run.mapping_state, "integrity": run.integrity_state}
+            session.rollback()
+            return states
+        return {
             "mapping": self._step(session, run, "mapping", self.settings.mapping_enabled),
             "integrity": self._step(session, run, "integrity", self.settings.integrity_enabled),
         }
-        begin_write(session)
-        session.execute(update(Run).where(Run.id == run.id).values(analysis_claimed_at=None))
-        session.commit()
-        return states
-
-    def _claim(self, session: AnySession, run: Run, force: bool) -> bool:
-        """Take the run for this worker, atomically, so two workers never analyse it twice."""
-        now = datetime.now(timezone.utc)
-        condition = or_(
-            Run.analysis_claimed_at.is_(None), Run.analysis_claimed_at < now - _STALE_CLAIM
-        )
-        if not force:
-            condition = and_(
-                condition, or_(Run.mapping_state == "pending", Run.integrity_state == "pending")
-            )
-        # No in-Python evaluation of the condition against the loaded run: SQLite hands back
-        # naive datetimes, which cannot be compared with ``now``.
-        result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-            update(Run)
-            .where(Run.id == run.id, condition)
-            .values(analysis_claimed_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        claimed = result.rowcount
-        session.commit()
-        return bool(claimed)
 
     def _step(self, session: AnySession, run: Run, step: str, enabled: bool) -> str:
         column = Run.mapping_state if step == "mapping" else Run.integrity_state
@@ -367,16 +357,6 @@ class Analyzer(BackgroundQueue[str]):
         session.commit()
         session.refresh(run)
         return state
-
-    def pending(self) -> list[str]:
-        """Runs whose analysis has not finished: never started, or interrupted by a restart."""
-        return list(
-            db.session.execute(
-                select(Run.run_id)
-                .where(or_(Run.mapping_state == "pending", Run.integrity_state == "pending"))
-                .order_by(Run.id)
-            ).scalars()
-        )
 
 
 def _server_rules(settings: Settings) -> CodeOwners | None:

@@ -16,10 +16,10 @@ from .auth import check_ingest_token, check_project, upload_readers_projects
 from .db import db
 from .errors import APIError
 from .ingest import ingest_run
+from .jobs.worker import notify
 from .models import QueuedUpload
 from .schemas import IngestRunRequest, QueuedUploadResponse
 from .uploads import (
-    UploadQueue,
     check_upload_sidecar,
     gunzip,
     queue_upload,
@@ -165,9 +165,8 @@ def _queue(upload: _XmlUpload, allowed: frozenset[str] | None) -> ResponseReturn
     check_project(allowed, project)
     report, meta = upload.stored()
     run_id = sidecar.run_id if sidecar else None
-    queued = queue_upload(db.session, report, meta, project, run_id)
-    uploads: UploadQueue = current_app.extensions["testviz"].uploads
-    uploads.submit(queued.id)
+    queued = queue_upload(db.session, report, meta, project, run_id)  # with its job
+    notify()
     body = upload_status(queued, QueuedUploadResponse)
     headers = {"Location": body.url, "Preference-Applied": "respond-async"}
     return body.model_dump(mode="json"), 202, headers
@@ -200,6 +199,7 @@ def ingest() -> ResponseReturnValue:
     response = ingest_run(payload, db.session)
     if response.status == "created":
         current_app.extensions["testviz"].analyzer.submit(response.run_id)
+        notify()
     response.url = f"/api/tests/runs/{response.run_id}"
     return response.model_dump(mode="json"), 200
 

@@ -1,17 +1,20 @@
-"""``flask --app server ...`` commands: upgrade (init-db), sync, reanalyze, prune,
+"""``flask --app server ...`` commands: upgrade (init-db), worker, sync, reanalyze, prune,
 requeue-uploads."""
 
 from __future__ import annotations
 
-import re
+import logging
+import signal
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from types import FrameType
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from .config import parse_age as _parse_age
 from .database import upgrade_database
 from .db import db
 from .retention import prune
@@ -53,7 +56,7 @@ def sync_command(directory: Path | None) -> None:
         outcome = sync_test_results(
             directory,
             db.session,
-            on_created=analyzer.analyse,
+            on_created=analyzer.analyse_now,
             settle=0,
             progress=lambda _: bar.update(1),
         )
@@ -81,18 +84,12 @@ def reanalyze_command(run_id: str) -> None:
         raise SystemExit(1)
 
 
-_UNITS = {"d": 86400, "h": 3600, "w": 7 * 86400}
-
-
 def parse_age(text: str) -> timedelta:
     """``90d``, ``12h`` or ``2w``."""
-    match = re.fullmatch(r"\s*(\d{1,6})\s*([dhw])\s*", text)
-    if match is None:
-        raise click.BadParameter(
-            f"{text!r}: a number and a unit, d (days), h (hours) or w (weeks), e.g. 90d",
-            param_hint="--older-than",
-        )
-    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    try:
+        return _parse_age(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--older-than") from None
 
 
 @click.command("prune")
@@ -119,7 +116,59 @@ def prune_command(age: str, project: str | None, dry_run: bool) -> None:
 def requeue_uploads_command(upload_ids: tuple[int, ...]) -> None:
     """Queue failed uploads again (the ones named by UPLOAD_IDS, or every failed one)."""
     count = requeue_failed(db.session, list(upload_ids) if upload_ids else None)
-    click.echo(f"{count} failed uploads queued again; a running server ingests them")
+    click.echo(f"{count} failed uploads queued again; a running worker ingests them")
+
+
+@click.command("worker")
+@with_appcontext
+@click.option(
+    "--concurrency", default=1, show_default=True, type=click.IntRange(1, 64),
+    help="jobs run at once in this process (threads)",
+)  # fmt: skip
+@click.option("--burst", is_flag=True, help="run the jobs due now, then exit")
+@click.option(
+    "--lease", type=click.IntRange(3, 86400), default=None,
+    help="seconds a claim holds without a heartbeat [default: TESTVIZ_JOB_LEASE, 60]",
+)  # fmt: skip
+@click.option(
+    "--poll", default=1.0, show_default=True, type=click.FloatRange(0.05, 60),
+    help="seconds between looks for work when idle",
+)  # fmt: skip
+@click.option(
+    "--no-schedule", "no_schedule", is_flag=True,
+    help="do not queue the scheduled jobs (directory sync, retention)",
+)  # fmt: skip
+def worker_command(
+    concurrency: int, burst: bool, lease: int | None, poll: float, no_schedule: bool
+) -> None:
+    """Run background jobs (queued ingest, analysis, directory sync, retention) until
+    stopped (SIGTERM or Ctrl-C: the jobs in hand finish first)."""
+    from .jobs.worker import Worker
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+    worker = Worker(
+        current_app._get_current_object(),  # type: ignore[attr-defined]
+        concurrency=concurrency,
+        lease=timedelta(seconds=lease) if lease else None,
+        poll=poll,
+        schedule=not no_schedule,
+    )
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        click.echo(f"worker: {signal.Signals(signum).name}, finishing the jobs in hand", err=True)
+        worker.request_stop()
+
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        worker.run(burst=burst)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if burst:
+        click.echo(f"worker: {worker.done} jobs run")
 
 
 def init_app(app: Flask) -> None:
@@ -130,5 +179,6 @@ def init_app(app: Flask) -> None:
         reanalyze_command,
         prune_command,
         requeue_uploads_command,
+        worker_command,
     ):
         app.cli.add_command(command)

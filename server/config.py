@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,13 @@ class Settings:
     auto_migrate: bool = True
     #: How many of a project's latest runs the flaky ranking looks at.
     flaky_window: int = 50
+    #: Run a job worker in a thread of each serving process (``make serve``; tests). Off in
+    #: production, where ``flask worker`` processes run the jobs.
+    embedded_worker: bool = False
+    #: Seconds a worker's claim on a job holds without a heartbeat.
+    job_lease: int = 60
+    #: Runs older than this (``90d``, ``12w``, ``48h``) are pruned hourly by a worker; empty: never.
+    retention: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -89,6 +98,29 @@ def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
 
 
+_UNITS = {"d": 86400, "h": 3600, "w": 7 * 86400}
+
+
+def parse_age(text: str) -> timedelta:
+    """``90d``, ``12h`` or ``2w``; anything else is a ValueError."""
+    match = re.fullmatch(r"\s*(\d{1,6})\s*([dhw])\s*", text)
+    if match is None:
+        raise ValueError(
+            f"{text!r}: a number and a unit, d (days), h (hours) or w (weeks), e.g. 90d"
+        )
+    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+
+
+def _age(env: Mapping[str, str], name: str) -> str:
+    raw = env.get(name, "").strip()
+    if raw:
+        try:
+            parse_age(raw)
+        except ValueError as exc:
+            raise ConfigError(f"invalid {name}={raw!r} in the environment: {exc}") from None
+    return raw
+
+
 def default_database_url(instance_path: str) -> str:
     return f"sqlite:///{Path(instance_path) / 'testviz.sqlite3'}"
 
@@ -116,6 +148,9 @@ def settings_from_env(env: Mapping[str, str], instance_path: str) -> Settings:
         async_ingest=_bool(env, "TESTVIZ_ASYNC_INGEST", True),
         auto_migrate=_bool(env, "TESTVIZ_AUTO_MIGRATE", True),
         flaky_window=_int(env, "TESTVIZ_FLAKY_WINDOW", 50),
+        embedded_worker=_bool(env, "TESTVIZ_EMBEDDED_WORKER", False),
+        job_lease=_int(env, "TESTVIZ_JOB_LEASE", 60, minimum=3),
+        retention=_age(env, "TESTVIZ_RETENTION"),
     )
 
 

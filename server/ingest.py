@@ -38,6 +38,7 @@ from .bulk import (
     select_in,
 )
 from .database import AnySession, begin_write
+from .jobs.queue import enqueue
 from .models import FailureGroup, Run, TestDefinition, TestResultRow
 from .schemas import IngestCounts, IngestRunRequest, IngestRunResponse
 
@@ -48,6 +49,8 @@ TEXT_CAP = 64 * 1024
 #: The largest count an integer column holds.
 COUNT_MAX = 2**31 - 1
 _RETRIES = 6
+#: Attempts of a run's ``analysis`` job (see server.analysis).
+ANALYSIS_ATTEMPTS = 3
 T = TypeVar("T")
 
 
@@ -209,6 +212,8 @@ def _ingest(report: Report, session: AnySession) -> IngestRunResponse:
     _insert_results(session, report.results, definition_pks, run_pk)
     groups = _upsert_failure_groups(session, report, run_pk, now)
     update_aggregates(session, report, run_pk, definition_pks, created)
+    # Owners and integrity come after, in a worker; queued with the run, so never lost.
+    enqueue(session, "analysis", run.run_id, max_attempts=ANALYSIS_ATTEMPTS)
     session.commit()
     if new_definitions >= 10_000 and session.get_bind().dialect.name == "postgresql":
         # Fresh statistics, or the planner keeps guessing for the next big upload's lookups

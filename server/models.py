@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql import text
 from sqlalchemy.types import TypeDecorator
 
 from .db import db
@@ -91,6 +92,7 @@ class Run(db.Model):  # type: ignore[name-defined,misc]
     #: Post-ingest analysis: pending -> running -> done | failed | off.
     mapping_state: Mapped[str] = mapped_column(String(16), default="pending")
     integrity_state: Mapped[str] = mapped_column(String(16), default="pending")
+    #: No longer used since migration 0008: an ``analysis`` job claims the run (server.jobs).
     analysis_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
@@ -321,9 +323,10 @@ class QueuedUpload(db.Model):  # type: ignore[name-defined,misc]
     #: Both parts gzip'd; loaded only when asked for (a status poll does not need them).
     report: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     meta: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    #: The attempts its ``ingest`` job has made (the job's, copied when it ends or retries).
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: No longer used since migration 0008 (left NULL): the ``ingest`` job holds the claim.
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    #: ``host:pid`` of the worker ingesting it.
     claimed_by: Mapped[str | None] = mapped_column(String(255))
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: The ingest's answer (``IngestRunResponse``) once done.
@@ -335,4 +338,49 @@ class QueuedUpload(db.Model):  # type: ignore[name-defined,misc]
         Index("ix_queued_uploads_state_id", "state", "id"),
         # An id is never reused after a prune, so an old Location never shows another upload.
         {"sqlite_autoincrement": True},
+    )
+
+
+#: Job states that hold a (kind, key): at most one such job per kind and key.
+ACTIVE_JOB = "state IN ('queued', 'running')"
+
+
+class Job(db.Model):  # type: ignore[name-defined,misc]
+    """One piece of background work, claimed by one worker at a time (see server.jobs).
+
+    ``kind`` names the handler (``ingest``, ``analysis``, ``sync``, ``retention``, ...),
+    ``key`` what it works on (an upload id, a run id, a directory). ``state``: queued ->
+    running -> done | failed; a failed attempt goes back to queued with a later
+    ``run_after`` until ``max_attempts``. A running job whose ``lease_until`` has passed
+    belonged to a worker that died: any worker may claim it again.
+    """
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(1024), default="")
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=5)
+    run_after: Mapped[datetime] = mapped_column(UTCDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(String(255))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        # The same run is never analysed (an upload never ingested) by two jobs at once.
+        Index(
+            "ix_jobs_active_kind_key",
+            "kind",
+            "key",
+            unique=True,
+            postgresql_where=text(ACTIVE_JOB),
+            sqlite_where=text(ACTIVE_JOB),
+        ),
+        Index("ix_jobs_state_run_after", "state", "run_after"),
     )

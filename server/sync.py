@@ -1,14 +1,15 @@
 """``TEST_RESULTS_DIR``: ingest every report dropped into a directory, exactly once.
 
-:func:`sync_test_results` scans the directory; :class:`DirectoryWatcher` calls it whenever
-files appear or change (watchdog), and again while some file is still being written. A file
+:func:`sync_test_results` scans the directory. A worker runs it as a ``sync`` job
+(:mod:`server.jobs`): on a schedule, and whenever :class:`DirectoryWatcher` (watchdog, in each
+worker process on a host that has the directory) sees files appear or change; the job comes
+back a few seconds later while some file is still being written. A file
 that is still growing, or was modified a moment ago, is retried later rather than read half
 written. A malformed file is moved to ``rejected/`` with ``<name>.error.txt`` beside it.
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import shutil
@@ -18,16 +19,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from pytest_testviz.core import TestvizInputError, parse_junit_xml, sidecar_path
 
 from .database import AnySession, begin_write
 from .ingest import ingest_run
-from .models import SyncedFile
+from .jobs.queue import enqueue, utcnow
+from .models import Job, SyncedFile
 
 log = logging.getLogger(__name__)
 REJECTED = "rejected"
@@ -162,90 +164,102 @@ def _reject(path: Path, root: Path, error: TestvizInputError) -> None:
     (rejected / f"{path.name}.error.txt").write_text(f"{error}\n", encoding="utf-8")
 
 
-class DirectoryWatcher:
-    """Syncs a directory when files change; one watcher per directory across processes."""
+def request_sync(session: AnySession, directory: str) -> bool:
+    """Queue a ``sync`` job for ``directory`` due now (or make the queued one due now); True
+    once one is queued (not merely running: a scan under way may have listed the directory
+    before the change)."""
+    begin_write(session)
+    queued = enqueue(session, "sync", directory, max_attempts=SYNC_ATTEMPTS)
+    if not queued:
+        now = utcnow()
+        waiting = (Job.kind == "sync", Job.key == directory, Job.state == "queued")
+        session.execute(
+            update(Job)
+            .where(*waiting, Job.run_after > now)
+            .values(run_after=now)
+            .execution_options(synchronize_session=False)
+        )
+        queued = session.execute(select(Job.id).where(*waiting)).first() is not None
+    session.commit()
+    return queued
 
-    def __init__(self, app: Flask, directory: str, retry_seconds: float = 5.0) -> None:
+
+#: Attempts of one ``sync`` job (the next scheduled one comes anyway).
+SYNC_ATTEMPTS = 3
+
+
+class DirectoryWatcher:
+    """Queues a ``sync`` job whenever report files change in a directory (watchdog).
+
+    Any number of workers may watch the same directory: the jobs table keeps one sync of it
+    queued at a time, so no election among them is needed.
+    """
+
+    def __init__(self, app: Flask, directory: str, retry_seconds: float = 1.0) -> None:
         self.app = app
         self.directory = Path(directory)
+        self.key = str(self.directory)
         self.retry_seconds = retry_seconds
-        self._wake = threading.Event()
+        self._dirty = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._observer: Any = None
-        self._lock_file: IO[str] | None = None
-        self.last_outcome: SyncOutcome | None = None
-        self.syncs = 0
+        self.requests = 0
 
     def start(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self._observe()
         self._thread = threading.Thread(target=self._run, name="testviz-watch", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._wake.set()
+        self._dirty.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
         if self._observer is not None:
             self._observer.stop()
             self._observer.join(timeout=10)
-        if self._lock_file is not None:
-            self._lock_file.close()
-
-    def _take_lock(self) -> bool:
-        """Only one process watches a directory; the others stand by for its lock."""
-        handle = open(self.directory / ".testviz-watch.lock", "a")  # noqa: SIM115
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            return False
-        self._lock_file = handle
-        return True
 
     def _run(self) -> None:
-        while not self._take_lock():
-            if self._stop.wait(30):
-                return
-        self._observe()
         while not self._stop.is_set():
-            deferred = self._sync()
-            self._wake.wait(self.retry_seconds if deferred else None)
-            self._wake.clear()
-            # Let a burst of file events settle into one scan.
-            self._stop.wait(0.2)
+            if not self._dirty.wait(self.retry_seconds):
+                continue
+            # Let a burst of file events settle into one job.
+            if self._stop.wait(0.2):
+                return
+            self._dirty.clear()
+            if not self._request():
+                self._dirty.set()  # a sync is running: queue the next once it ends
+
+    def _request(self) -> bool:
+        from .db import db
+
+        with self.app.app_context():
+            try:
+                queued = request_sync(db.session, self.key)
+            except Exception:
+                log.exception("could not queue a sync of %s; will retry", self.directory)
+                db.session.rollback()
+                return False
+            finally:
+                db.session.remove()
+        if queued:
+            self.requests += 1
+        return queued
 
     def _observe(self) -> None:
         from watchdog.events import FileSystemEvent, FileSystemEventHandler
         from watchdog.observers import Observer
 
-        wake = self._wake
+        dirty = self._dirty
 
         class Handler(FileSystemEventHandler):
             def on_any_event(self, event: FileSystemEvent) -> None:
                 path = str(event.src_path)
                 dest = str(getattr(event, "dest_path", "") or "")
                 if path.endswith((".xml", ".json")) or dest.endswith((".xml", ".json")):
-                    wake.set()
+                    dirty.set()
 
         self._observer = Observer()
         self._observer.schedule(Handler(), str(self.directory), recursive=False)
         self._observer.start()
-
-    def _sync(self) -> bool:
-        from .db import db
-
-        with self.app.app_context():
-            try:
-                analyzer = self.app.extensions["testviz"].analyzer
-                outcome = sync_test_results(self.directory, db.session, on_created=analyzer.submit)
-            except Exception:
-                log.exception("directory sync of %s failed; will retry", self.directory)
-                db.session.rollback()
-                return True
-            finally:
-                db.session.remove()
-        self.last_outcome = outcome
-        self.syncs += 1
-        return bool(outcome.deferred)

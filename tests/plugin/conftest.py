@@ -22,7 +22,7 @@ from flask import Flask
 # The server's own fixtures, reused as they are: `app` is built by `make_app` on
 # `database_url` (overridden below: the plugin tests run on SQLite only).
 from tests.server.conftest import app, make_app  # noqa: F401
-from tests.server.helpers import serving
+from tests.server.helpers import drain, serving
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -104,13 +104,15 @@ def testviz(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Testv
 # -- the server's view ----------------------------------------------------------------------
 
 #: The app behind each live server's URL, so the helpers below can wait for its background
-#: work: the plugin's upload is answered 202 and stored in the server's ingest thread.
+#: work: the plugin's upload is answered 202 and stored by a job worker.
 _APPS: dict[str, Flask] = {}
 
 
 @pytest.fixture
 def live_server(app: Flask) -> Iterator[str]:  # noqa: F811 - `app` is the fixture above
-    """``app`` served on 127.0.0.1, its URL registered for :func:`settled`."""
+    """``app`` served on 127.0.0.1, its URL registered for :func:`settled`, which runs the
+    jobs in the test's own thread (a worker thread would import modules while an in-process
+    pytest run swaps ``sys.modules``)."""
     with serving(app) as url:
         _APPS[url] = app
         try:
@@ -121,9 +123,7 @@ def live_server(app: Flask) -> Iterator[str]:  # noqa: F811 - `app` is the fixtu
 
 def settled(url: str) -> None:
     """Wait until the server at ``url`` has ingested and analysed everything it accepted."""
-    state = _APPS[url].extensions["testviz"]
-    state.uploads.wait(timeout=120)
-    state.analyzer.wait(timeout=120)
+    drain(_APPS[url])
 
 
 def server_runs(url: str) -> list[dict[str, Any]]:

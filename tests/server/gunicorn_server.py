@@ -177,3 +177,89 @@ def running_gunicorn(
             yield server
         finally:
             stop(process)
+
+
+# -- job workers -------------------------------------------------------------------------------
+
+#: What a ``flask worker`` logs once it runs (server/jobs/worker.py).
+WORKER_READY = "worker started:"
+
+
+@dataclass
+class JobWorker:
+    """A ``flask worker`` process and its log."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """Until the worker has loaded the app and started its threads (it logs so)."""
+        deadline = time.monotonic() + timeout
+        while WORKER_READY not in self.log():
+            if self.process.poll() is not None:
+                raise GunicornError(f"the worker exited:\n{self.log()}")
+            if time.monotonic() > deadline:
+                raise GunicornError(f"the worker was not ready in time:\n{self.log()}")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL: no job in hand is finished or released."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(30)
+
+
+def start_worker(
+    database_url: str,
+    log_dir: str | os.PathLike[str],
+    *,
+    app: str = "server",
+    args: tuple[str, ...] = (),
+    env: Mapping[str, str] | None = None,
+    name: str = "worker",
+) -> JobWorker:
+    """Start ``flask --app APP worker ARGS`` from this checkout on ``database_url``."""
+    full_env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        "TESTVIZ_DATABASE_URL": database_url,
+        "TESTVIZ_WATCH": "false",
+        **(env or {}),
+    }
+    full_env.pop("TEST_RESULTS_DIR", None)
+    log_path = Path(log_dir) / f"{name}-{time.monotonic_ns()}.log"
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", app, "worker", *args],
+            cwd=REPO, env=full_env, stdin=subprocess.DEVNULL,
+            stdout=log_file, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    return JobWorker(process, log_path)
+
+
+@contextlib.contextmanager
+def running_workers(
+    database_url: str,
+    count: int,
+    log_dir: str | os.PathLike[str],
+    *,
+    ready: bool = True,
+    **options: Any,
+) -> Iterator[list[JobWorker]]:
+    """``count`` worker processes (see :func:`start_worker`), each ready (with ``ready``),
+    stopped (SIGTERM, then SIGKILL) afterwards."""
+    workers = [
+        start_worker(database_url, log_dir, name=f"worker{index}", **options)
+        for index in range(count)
+    ]
+    try:
+        if ready:
+            for worker in workers:
+                worker.wait_ready()
+        yield workers
+    finally:
+        for worker in workers:
+            stop(worker.process)

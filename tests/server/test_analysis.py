@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +14,12 @@ from flask import Flask
 from sqlalchemy import func, select, update
 
 from server.db import db
-from server.models import IntegritySignal, Run, TestDefinition
+from server.jobs.queue import utcnow
+from server.jobs.worker import Worker
+from server.models import IntegritySignal, Job, Run, TestDefinition
 
 from .conftest import AppFactory
-from .helpers import case, junit
+from .helpers import case, drain, junit
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -441,7 +443,10 @@ def test_analysis_runs_in_the_background_by_default(make_app: AppFactory) -> Non
     client: Any = app.test_client()
     for index, count in enumerate((10, 5)):
         ingest(client, run_payload(f"bg-{index}", passing(count)))
-    app.extensions["testviz"].analyzer.wait(timeout=60)
+    for run_id in ("bg-0", "bg-1"):  # the web app analyses nothing itself
+        run = client.get(f"/api/tests/runs/{run_id}").json
+        assert (run["mapping_state"], run["integrity_state"]) == ("pending", "pending")
+    drain(app)  # a worker does
     for run_id in ("bg-0", "bg-1"):
         run = client.get(f"/api/tests/runs/{run_id}").json
         assert (run["mapping_state"], run["integrity_state"]) == ("done", "done")
@@ -480,13 +485,14 @@ def test_reanalyze_unknown_run_fails_clearly(runner: Any) -> None:
     assert "no run with run_id 'no-such-run'" in result.output
 
 
-def _pending_run(app: Flask, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Ingest a run whose analysis never ran, as if the process died right after the commit."""
-    monkeypatch.setattr(app.extensions["testviz"].analyzer, "submit", lambda run_id: None)
+def _pending_run(app: Flask) -> str:
+    """Ingest a run whose analysis has not run yet: its job is queued with the run."""
     ingest(app.test_client(), run_payload("pending-1", passing(3), git_sha=None))
     with app.app_context():
         run = db.session.execute(select(Run).where(Run.run_id == "pending-1")).scalar_one()
         assert (run.mapping_state, run.integrity_state) == ("pending", "pending")
+        job = db.session.execute(select(Job).where(Job.kind == "analysis")).scalar_one()
+        assert (job.key, job.state, job.attempts) == ("pending-1", "queued", 0)
     return "pending-1"
 
 
@@ -495,57 +501,72 @@ def states(app: Flask, run_id: str) -> tuple[str, str]:
     return run["mapping_state"], run["integrity_state"]
 
 
-def test_restart_analyses_pending_runs(
-    make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    run_id = _pending_run(make_app(), monkeypatch)
-    restarted = make_app()  # create_app outside a click command: a serving process
-    restarted.extensions["testviz"].analyzer.wait(timeout=60)
+def test_any_worker_analyses_pending_runs(make_app: AppFactory) -> None:
+    run_id = _pending_run(make_app())
+    restarted = make_app()
+    drain(restarted)
     body = read(restarted, f"/api/tests/runs/{run_id}/integrity")
     assert (body["mapping_state"], body["integrity_state"]) == ("done", "done")
     assert [signal["kind"] for signal in body["signals"]] == ["missing_git_metadata"]
 
 
-def test_restart_analyses_pending_runs_inline(
-    make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    run_id = _pending_run(make_app(), monkeypatch)
-    restarted = make_app(analysis_in_background=False)
-    assert states(restarted, run_id) == ("done", "done")
+def test_inline_analysis_leaves_no_job_behind(make_app: AppFactory) -> None:
+    app = make_app(analysis_in_background=False)
+    ingest(app.test_client(), run_payload("inline-1", passing(3)))
+    assert states(app, "inline-1") == ("done", "done")
+    with app.app_context():
+        assert db.session.execute(select(func.count()).select_from(Job)).scalar_one() == 0
 
 
 @pytest.mark.parametrize(
-    ("claimed_ago", "expected"),
+    ("lease_left", "expected"),
     [
-        (timedelta(0), ("pending", "pending")),  # another worker is at it
-        (timedelta(minutes=30), ("done", "done")),  # a worker died while at it
+        (timedelta(seconds=30), ("pending", "pending")),  # another worker is at it
+        (timedelta(seconds=-1), ("done", "done")),  # a worker died while at it
     ],
 )
-def test_restart_respects_a_fresh_claim_and_takes_over_a_stale_one(
-    make_app: AppFactory,
-    monkeypatch: pytest.MonkeyPatch,
-    claimed_ago: timedelta,
-    expected: tuple[str, str],
+def test_a_worker_respects_a_live_lease_and_takes_over_a_stale_one(
+    make_app: AppFactory, lease_left: timedelta, expected: tuple[str, str]
 ) -> None:
     app = make_app()
-    run_id = _pending_run(app, monkeypatch)
+    run_id = _pending_run(app)
     with app.app_context():
         db.session.execute(
-            update(Run)
-            .where(Run.run_id == run_id)
-            .values(analysis_claimed_at=datetime.now(timezone.utc) - claimed_ago)
+            update(Job)
+            .where(Job.kind == "analysis")
+            .values(
+                state="running",
+                attempts=1,
+                claimed_by="elsewhere.invalid:1:x",
+                lease_until=utcnow() + lease_left,
+            )
         )
         db.session.commit()
-    restarted = make_app()
-    restarted.extensions["testviz"].analyzer.wait(timeout=60)
-    assert states(restarted, run_id) == expected
+    Worker(make_app(), schedule=False).run_burst()
+    assert states(app, run_id) == expected
 
 
-def test_a_flask_subcommand_does_not_resume_analysis(
-    make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    run_id = _pending_run(make_app(), monkeypatch)
+def test_the_same_run_is_never_queued_for_analysis_twice(make_app: AppFactory) -> None:
+    from server.jobs.queue import enqueue
+
+    app = make_app()
+    run_id = _pending_run(app)
+    with app.app_context():
+        assert not enqueue(db.session, "analysis", run_id, commit=True)
+        assert db.session.execute(select(func.count()).select_from(Job)).scalar_one() == 1
+
+
+def test_a_flask_subcommand_runs_no_worker(make_app: AppFactory) -> None:
+    run_id = _pending_run(make_app())
     with click.Context(click.Command("init-db"), info_name="init-db"):
-        cli_app = make_app()
-    cli_app.extensions["testviz"].analyzer.wait(timeout=60)
+        cli_app = make_app(embedded_worker=True)
+    assert cli_app.extensions["testviz"].worker is None
     assert states(cli_app, run_id) == ("pending", "pending")
+
+
+def test_an_embedded_worker_analyses_in_the_serving_process(make_app: AppFactory) -> None:
+    run_id = _pending_run(make_app())
+    serving = make_app(embedded_worker=True)  # outside a click command: a serving process
+    assert serving.extensions["testviz"].worker is not None
+    drain(serving)  # waits for the embedded worker's jobs too
+    assert states(serving, run_id) == ("done", "done")

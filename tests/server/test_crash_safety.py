@@ -24,7 +24,7 @@ import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from .gunicorn_server import Gunicorn, running_gunicorn
+from .gunicorn_server import Gunicorn, running_gunicorn, running_workers
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bench"))
@@ -183,13 +183,18 @@ def queued_states(database_url: str) -> list[str]:
 def test_a_queued_upload_survives_a_server_killed_mid_ingest(
     database_url: str, big_report: Path, tmp_path: Path
 ) -> None:
-    """202 means stored: kill every process while the background ingest is writing, start
-    the server again, and the run arrives whole without the client sending anything."""
+    """202 means stored: kill every process (gunicorn and the job worker) while the worker's
+    ingest is writing, start them again, and the run arrives whole without the client
+    sending anything: the new worker takes the job over once the dead one's lease is out."""
     env = {"TESTVIZ_MAPPING_ENABLED": "false", "TESTVIZ_INTEGRITY_ENABLED": "false"}
     writing = ingest_is_writing(database_url)
-    with running_gunicorn(
-        database_url, workers=1, env=env, log_dir=tmp_path, request_timeout=HTTP_TIMEOUT
-    ) as server:
+    worker_options: dict[str, Any] = {"env": env, "args": ("--lease", "5", "--no-schedule")}
+    with (
+        running_gunicorn(
+            database_url, workers=1, env=env, log_dir=tmp_path, request_timeout=HTTP_TIMEOUT
+        ) as server,
+        running_workers(database_url, 1, tmp_path, **worker_options) as (worker,),
+    ):
         with open(big_report, "rb") as body:
             accepted = requests.post(
                 f"{server.url}/api/tests/ingest",
@@ -198,15 +203,22 @@ def test_a_queued_upload_survives_a_server_killed_mid_ingest(
                 timeout=HTTP_TIMEOUT,
             )
         assert accepted.status_code == 202, accepted.text
-        wait_for(writing, "the background ingest", alive=lambda: server.process.poll() is None)
+        alive = lambda: worker.process.poll() is None  # noqa: E731
+        wait_for(lambda: job_states(database_url)[0][1] == "running", "the claim", alive=alive)
+        wait_for(writing, "the worker's ingest", alive=alive)
+        worker.kill()
         kill_all(server)
 
     assert counts(database_url)["runs"] == 0
-    assert queued_states(database_url) == ["queued"]  # claimed by a process that is gone
+    assert queued_states(database_url) == ["queued"]  # its job claimed by a process that is gone
+    assert job_states(database_url) == [("ingest", "running", 1)]
 
-    with running_gunicorn(
-        database_url, workers=1, env=env, log_dir=tmp_path, request_timeout=HTTP_TIMEOUT
-    ) as server:
+    with (
+        running_gunicorn(
+            database_url, workers=1, env=env, log_dir=tmp_path, request_timeout=HTTP_TIMEOUT
+        ) as server,
+        running_workers(database_url, 1, tmp_path, **worker_options) as (worker,),
+    ):
         status_url = server.url + accepted.json()["url"]
 
         def done() -> bool:
@@ -214,15 +226,29 @@ def test_a_queued_upload_survives_a_server_killed_mid_ingest(
             assert state != "failed"
             return state == "done"
 
-        wait_for(done, "the resumed ingest", alive=lambda: server.process.poll() is None)
+        wait_for(done, "the resumed ingest", alive=lambda: worker.process.poll() is None)
         status = requests.get(status_url, timeout=60).json()
         assert (status["result"]["status"], status["result"]["counts"]["tests"]) == (
             "created",
             TESTS,
         )
+        assert status["attempts"] == 2
     stored = counts(database_url)
     assert (stored["runs"], stored["test_results"], stored["test_definitions"]) == (
         1,
         TESTS,
         TESTS,
     )
+    assert job_states(database_url) == [("ingest", "done", 2)]
+
+
+def job_states(database_url: str) -> list[tuple[str, str, int]]:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT kind, state, attempts FROM jobs WHERE kind = 'ingest' ORDER BY id")
+            )
+            return [(kind, state, attempts) for kind, state, attempts in rows]
+    finally:
+        engine.dispose()

@@ -213,3 +213,71 @@ def test_0007_gives_stored_tests_their_exact_ids_and_back(engine: Engine) -> Non
         {"repeated_test_ids": [old[1]]},
         [{"test_id": old[2], "name": "renders"}, "odd"],
     )
+
+
+def test_0008_moves_pending_work_to_jobs_and_back(engine: Engine) -> None:
+    upgrade_database(engine, "0007")
+    now = "2026-12-04 10:00:00"
+    with engine.begin() as connection:
+        for pk, run_id, mapping, integrity in (
+            (1, "analysed", "done", "done"),
+            (2, "half-done", "done", "pending"),
+            (3, "never", "pending", "pending"),
+        ):
+            connection.execute(
+                text(
+                    "INSERT INTO runs (id, run_id, project, env, ingested_at, duration, tests,"
+                    " passed, failed, errors, skipped, flaky, testcases, notes, mapping_state,"
+                    " integrity_state, analysis_claimed_at) VALUES (:pk, :run_id, 'p', '{}',"
+                    " :at, 0, 0, 0, 0, 0, 0, 0, 0, '{}', :mapping, :integrity, :at)"
+                ),
+                {"pk": pk, "run_id": run_id, "at": now, "mapping": mapping, "integrity": integrity},
+            )
+        for pk, state, attempts in ((1, "done", 1), (2, "queued", 0), (3, "queued", 2)):
+            connection.execute(
+                text(
+                    "INSERT INTO queued_uploads (id, state, received_at, attempts, claimed_at,"
+                    " claimed_by) VALUES (:pk, :state, :at, :attempts, :at, 'host:1:2')"
+                ),
+                {"pk": pk, "state": state, "at": now, "attempts": attempts},
+            )
+
+    upgrade_database(engine)
+
+    with engine.connect() as connection:
+        jobs = connection.execute(
+            text("SELECT kind, key, state, attempts, max_attempts FROM jobs ORDER BY id")
+        ).all()
+        claims = connection.execute(
+            text(
+                "SELECT count(*) FROM queued_uploads WHERE claimed_at IS NOT NULL"
+                " OR claimed_by IS NOT NULL"
+            )
+        ).scalar_one()
+        run_claims = connection.execute(
+            text("SELECT count(*) FROM runs WHERE analysis_claimed_at IS NOT NULL")
+        ).scalar_one()
+    assert [tuple(job) for job in jobs] == [
+        ("ingest", "2", "queued", 0, 5),
+        ("ingest", "3", "queued", 2, 5),
+        ("analysis", "half-done", "queued", 0, 3),
+        ("analysis", "never", "queued", 0, 3),
+    ]
+    assert (claims, run_claims) == (0, 0)
+
+    with engine.connect() as connection:
+        connection = connection.execution_options(testviz_write=True)
+        with connection.begin():
+            command.downgrade(alembic_config(connection), "0007")
+    with engine.connect() as connection:
+        tables = set(
+            connection.execute(
+                text(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'"
+                    if engine.dialect.name == "sqlite"
+                    else "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                )
+            ).scalars()
+        )
+    assert "jobs" not in tables
+    assert "queued_uploads" in tables

@@ -1,8 +1,9 @@
-"""``Prefer: respond-async``: a JUnit upload is stored, answered 202, ingested in the background.
+"""``Prefer: respond-async``: a JUnit upload is stored, answered 202, ingested by a worker.
 
-Nothing accepted may be lost: the queued row is committed before the answer, a restarted
-server picks up what a dead worker left, and a report that turns out to be malformed ends
-``failed`` with the error a synchronous upload would have got, its bytes kept.
+Nothing accepted may be lost: the queued row and its job are committed before the answer, a
+worker picks up what a dead worker left once its lease runs out, and a report that turns out
+to be malformed ends ``failed`` with the error a synchronous upload would have got, its
+bytes kept.
 """
 
 from __future__ import annotations
@@ -10,11 +11,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
-import socket
-import subprocess
-import sys
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -23,17 +20,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import undefer
 
 from server.db import db
-from server.models import QueuedUpload, Run
-from server.uploads import (
-    MAX_ATTEMPTS,
-    PID_NAMESPACE,
-    STALE_CLAIM,
-    UploadQueue,
-    queue_upload,
-)
+from server.jobs.queue import utcnow
+from server.jobs.worker import Worker
+from server.models import Job, QueuedUpload, Run
+from server.uploads import MAX_ATTEMPTS, queue_upload
 
 from .conftest import AppFactory
-from .helpers import case, junit
+from .helpers import case, drain, junit
 from .test_ingest_api import post_xml
 
 ASYNC = {"Prefer": "respond-async"}
@@ -52,14 +45,28 @@ def post_multipart(client: Any, report: bytes, meta: bytes | None = None, **kwar
     return client.post("/api/tests/ingest", data=data, content_type="multipart/form-data", **kwargs)
 
 
-def uploads(app: Flask) -> UploadQueue:
-    queue: UploadQueue = app.extensions["testviz"].uploads
-    return queue
-
-
 def settled(app: Flask) -> None:
-    uploads(app).wait(timeout=120)
-    app.extensions["testviz"].analyzer.wait(timeout=120)
+    drain(app)
+
+
+def ingest_job(app: Flask, upload_id: int) -> Job:
+    with app.app_context():
+        job = (
+            db.session.execute(
+                select(Job).where(Job.kind == "ingest", Job.key == str(upload_id)).order_by(Job.id)
+            )
+            .scalars()
+            .all()[-1]
+        )
+        db.session.expunge_all()
+        return job
+
+
+def make_due(app: Flask) -> None:
+    """Skip the backoff: every queued job is due now."""
+    with app.app_context():
+        db.session.execute(update(Job).where(Job.state == "queued").values(run_after=utcnow()))
+        db.session.commit()
 
 
 def queued_rows(app: Flask) -> list[QueuedUpload]:
@@ -103,6 +110,8 @@ def test_a_multipart_upload_is_accepted_then_stored(make_app: AppFactory) -> Non
     assert (run["mapping_state"], run["integrity_state"]) == ("done", "done")
     (row,) = queued_rows(app)
     assert (row.report, row.meta, row.claimed_at, row.attempts) == (None, None, None, 1)
+    job = ingest_job(app, body["upload_id"])
+    assert (job.state, job.attempts, job.claimed_by, job.last_error) == ("done", 1, None, None)
 
 
 def test_a_bare_xml_body_gets_its_run_id_once_stored(make_app: AppFactory) -> None:
@@ -243,11 +252,13 @@ def _queue_directly(app: Flask, run_id: str, **columns: Any) -> int:
         return upload_id
 
 
-def test_a_restarted_server_ingests_what_was_queued(make_app: AppFactory) -> None:
+def test_what_was_queued_is_ingested_by_any_worker_later(make_app: AppFactory) -> None:
     before = make_app()
     upload_id = _queue_directly(before, "left-behind")
 
-    restarted = make_app()  # start-up resumes queued uploads
+    restarted = make_app()  # the web app itself runs nothing: a worker does
+    status = restarted.test_client().get(f"/api/tests/uploads/{upload_id}").json
+    assert status["state"] == "queued"
     settled(restarted)
 
     status = restarted.test_client().get(f"/api/tests/uploads/{upload_id}").json
@@ -255,49 +266,43 @@ def test_a_restarted_server_ingests_what_was_queued(make_app: AppFactory) -> Non
     assert run_count(restarted) == 1
 
 
-def _dead_pid() -> int:
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
-
-
 @pytest.mark.parametrize(
-    ("claimed_by", "age", "taken"),
+    ("lease_left", "taken"),
     [
-        ("{host}:{ns}:{dead}", timedelta(0), True),  # a worker of this host that has died
-        ("{host}:{ns}:{alive}", timedelta(0), False),  # one that is still at it
-        ("{host}:4026531999:{dead}", timedelta(0), False),  # another container, same name
-        ("elsewhere.invalid::1", timedelta(0), False),  # another host: cannot tell yet
-        ("elsewhere.invalid::1", STALE_CLAIM + timedelta(seconds=5), True),  # stale
+        (timedelta(seconds=-1), True),  # its worker died: the lease ran out
+        (timedelta(seconds=30), False),  # its worker is still at it
     ],
 )
-def test_a_claim_is_taken_over_only_from_a_dead_or_silent_worker(
-    make_app: AppFactory, claimed_by: str, age: timedelta, taken: bool
+def test_a_claimed_upload_is_taken_over_only_once_its_lease_has_run_out(
+    make_app: AppFactory, lease_left: timedelta, taken: bool
 ) -> None:
     app = make_app()
-    holder = claimed_by.format(
-        host=socket.gethostname(), ns=PID_NAMESPACE, dead=_dead_pid(), alive=os.getppid() or 1
-    )
-    upload_id = _queue_directly(
-        app,
-        "claimed",
-        claimed_by=holder,
-        claimed_at=datetime.now(timezone.utc) - age,
-        attempts=1,
-    )
-
+    upload_id = _queue_directly(app, "claimed")
     with app.app_context():
-        state = uploads(app).ingest(upload_id)
+        db.session.execute(
+            update(Job)
+            .where(Job.kind == "ingest", Job.key == str(upload_id))
+            .values(
+                state="running",
+                attempts=1,
+                claimed_by="elsewhere.invalid:1:dead",
+                lease_until=utcnow() + lease_left,
+            )
+        )
+        db.session.commit()
 
-    assert state == ("done" if taken else "queued")
+    assert Worker(app, schedule=False).run_once() is taken
+
     assert run_count(app) == (1 if taken else 0)
+    job = ingest_job(app, upload_id)
+    assert (job.state, job.attempts) == (("done", 2) if taken else ("running", 1))
 
 
-def test_unexpected_failures_are_retried_then_given_up(
+def test_unexpected_failures_are_retried_with_backoff_then_given_up(
     make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A failure that is not the report's fault (the database, a bug) leaves the upload
-    queued for the sweeper, until it has failed MAX_ATTEMPTS times."""
+    queued and its job retried later and later, until it has failed MAX_ATTEMPTS times."""
     app = make_app()
     upload_id = _queue_directly(app, "unlucky")
 
@@ -305,11 +310,28 @@ def test_unexpected_failures_are_retried_then_given_up(
         raise RuntimeError("the database went away")
 
     monkeypatch.setattr("server.uploads.ingest_run", broken)
-    with app.app_context():
-        states = [uploads(app).ingest(upload_id) for _ in range(MAX_ATTEMPTS)]
+    worker = Worker(app, schedule=False)
+    waits = []
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        before = utcnow()
+        assert worker.run_once()
+        assert not worker.run_once()  # not due again yet: backoff
+        job = ingest_job(app, upload_id)
+        assert job.attempts == attempt
+        assert "RuntimeError: the database went away" in (job.last_error or "")
+        if attempt < MAX_ATTEMPTS:
+            assert job.state == "queued"
+            waits.append((job.run_after - before).total_seconds())
+            status = app.test_client().get(f"/api/tests/uploads/{upload_id}").json
+            assert (status["state"], status["attempts"]) == ("queued", attempt)
+            make_due(app)
+        else:
+            assert job.state == "failed"
+    # The backoff doubles (a loaded machine adds the attempt's own time, under a second).
+    assert [round(wait) for wait in waits] == pytest.approx([5, 10, 20, 40], abs=2), waits
 
-    assert states == ["queued"] * (MAX_ATTEMPTS - 1) + ["failed"]
     status = app.test_client().get(f"/api/tests/uploads/{upload_id}").json
+    assert status["state"] == "failed"
     assert status["error"]["status"] == 500
     assert status["error"]["code"] == "ingest_failed"
     assert f"gave up after {MAX_ATTEMPTS} attempts" in status["error"]["message"]
@@ -320,60 +342,65 @@ def test_unexpected_failures_are_retried_then_given_up(
     result = app.test_cli_runner().invoke(args=["requeue-uploads", str(upload_id)])
     assert result.exit_code == 0, result.output
     assert "1 failed uploads queued again" in result.output
-    with app.app_context():
-        assert uploads(app).ingest(upload_id) == "done"
+    settled(app)
+    status = app.test_client().get(f"/api/tests/uploads/{upload_id}").json
+    assert (status["state"], status["attempts"]) == ("done", 1)
     assert run_count(app) == 1
 
 
 def test_a_worker_that_dies_on_every_attempt_does_not_loop_for_ever(
     make_app: AppFactory,
 ) -> None:
-    """Each attempt killed its worker (out of memory, say): the claim of a dead process is
-    taken over at once, so without a cap the upload would kill worker after worker."""
+    """Each attempt killed its worker (out of memory, say): its lease runs out and another
+    worker takes the job over, so without a cap the upload would kill worker after worker."""
     app = make_app()
-    holder = f"{socket.gethostname()}:{PID_NAMESPACE}:{_dead_pid()}"
-    upload_id = _queue_directly(
-        app,
-        "poison",
-        claimed_by=holder,
-        claimed_at=datetime.now(timezone.utc),
-        attempts=MAX_ATTEMPTS,
-    )
-
+    upload_id = _queue_directly(app, "poison")
     with app.app_context():
-        assert uploads(app).ingest(upload_id) == "failed"
+        db.session.execute(
+            update(Job)
+            .where(Job.kind == "ingest", Job.key == str(upload_id))
+            .values(
+                state="running",
+                attempts=MAX_ATTEMPTS,
+                claimed_by="elsewhere.invalid:1:dead",
+                lease_until=utcnow() - timedelta(seconds=1),
+            )
+        )
+        db.session.commit()
+
+    settled(app)
 
     status = app.test_client().get(f"/api/tests/uploads/{upload_id}").json
+    assert status["state"] == "failed"
     assert "none of them finished" in status["error"]["message"]
     assert run_count(app) == 0
+    job = ingest_job(app, upload_id)
+    assert (job.state, job.attempts) == ("failed", MAX_ATTEMPTS)
+    assert "none of them finished" in (job.last_error or "")
 
 
-def test_a_worker_whose_claim_was_taken_over_does_not_overwrite_the_new_one(
+def test_a_worker_whose_lease_was_taken_over_does_not_overwrite_the_new_holder(
     make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A slow ingest outlives its claim; another worker takes the upload over meanwhile.
-    The first may still store the run (idempotent), but the upload's record is not its to
-    finish any more."""
+    """A slow ingest outlives its lease; another worker takes the job over meanwhile. The
+    first may still store the run (idempotent), but the job is not its to finish any more."""
     from server import uploads as module
 
     app = make_app()
     upload_id = _queue_directly(app, "slow")
     real_ingest = module.ingest_run
-    taken_over = {"claimed_by": "elsewhere.invalid::7", "attempts": 2}
+    taken_over = {"claimed_by": "elsewhere.invalid:7:x", "attempts": 2}
 
     def slow_ingest(*args: Any) -> Any:
         with db.engine.begin() as connection:  # another worker, on its own connection
-            connection.execute(
-                update(QueuedUpload).where(QueuedUpload.id == upload_id).values(**taken_over)
-            )
+            connection.execute(update(Job).where(Job.kind == "ingest").values(**taken_over))
         return real_ingest(*args)
 
     monkeypatch.setattr(module, "ingest_run", slow_ingest)
-    with app.app_context():
-        assert uploads(app).ingest(upload_id) == "queued"  # the record is the new holder's
+    assert Worker(app, schedule=False).run_once()
 
-    (row,) = queued_rows(app)
-    assert (row.state, row.claimed_by, row.attempts) == ("queued", "elsewhere.invalid::7", 2)
+    job = ingest_job(app, upload_id)
+    assert (job.state, job.claimed_by, job.attempts) == ("running", "elsewhere.invalid:7:x", 2)
     assert run_count(app) == 1
 
 
@@ -478,9 +505,8 @@ def test_the_run_page_shows_a_queued_upload_until_the_run_is_stored(
     assert '<meta http-equiv="refresh" content="2">' in page
     assert f"/api/tests/uploads/{upload_id}" in page
 
-    restarted = make_app()  # resumes the queued upload
-    settled(restarted)
-    stored = restarted.test_client().get("/runs/run-page-1")
+    settled(app)  # a worker stores it
+    stored = app.test_client().get("/runs/run-page-1")
 
     assert stored.status_code == 200
     assert "http-equiv" not in stored.get_data(as_text=True)

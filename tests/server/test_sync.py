@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,8 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from server.db import db
-from server.models import Run, TestDefinition, TestResultRow
+from server.jobs.worker import Worker
+from server.models import Job, Run, TestDefinition, TestResultRow
 from server.sync import REJECTED, SyncOutcome, sync_test_results
 
 from .conftest import AppFactory
@@ -221,9 +222,24 @@ def test_rejected_folder_and_other_files_are_ignored(inline: Flask, results: Pat
 # -- the watcher -----------------------------------------------------------------------------
 
 
-def test_watcher_ingests_dropped_reports(make_app: AppFactory, results: Path) -> None:
+@pytest.fixture
+def worker() -> Iterator[list[Worker]]:
+    """Workers a test starts, stopped afterwards."""
+    started: list[Worker] = []
+    yield started
+    for each in started:
+        each.stop()
+
+
+def test_watcher_ingests_dropped_reports(
+    make_app: AppFactory, results: Path, worker: list[Worker]
+) -> None:
     app = make_app(results_dir=str(results), watch=True)
-    watcher = app.extensions["testviz"].watcher
+    assert app.extensions["testviz"].worker is None  # the web app runs no background work
+    running = Worker(app, poll=0.2)
+    worker.append(running)
+    running.start()
+    watcher = running._watcher
     assert watcher is not None
     client: Any = app.test_client()
 
@@ -245,13 +261,30 @@ def test_watcher_ingests_dropped_reports(make_app: AppFactory, results: Path) ->
     eventually(
         lambda: client.get("/api/tests/runs/watched-2").status_code == 200, "watched-2 stored"
     )
+    assert watcher._thread is not None
     assert watcher._thread.is_alive()
+    assert watcher.requests >= 1
     assert run_count() == 2
 
 
-def test_watcher_is_not_started_without_watch(make_app: AppFactory, results: Path) -> None:
+def test_a_scheduled_sync_ingests_without_a_watcher(
+    make_app: AppFactory, results: Path, worker: list[Worker]
+) -> None:
     app = make_app(results_dir=str(results), watch=False)
-    assert app.extensions["testviz"].watcher is None
+    write_report(results, "first.xml", junit(case("test_a")), {"run_id": "scheduled-1"})
+    running = Worker(app, poll=0.2)
+    worker.append(running)
+    running.start()  # queues the first sync at once, the next one a minute after it
+    assert running._watcher is None
+    client: Any = app.test_client()
+    eventually(
+        lambda: client.get("/api/tests/runs/scheduled-1").status_code == 200, "scheduled-1 stored"
+    )
+    with app.app_context():
+        kinds = dict(
+            db.session.execute(select(Job.kind, Job.run_after).where(Job.state == "queued")).all()
+        )
+    assert set(kinds) >= {"sync", "retention"}
 
 
 # -- flask sync ------------------------------------------------------------------------------
