@@ -12,15 +12,6 @@ from dataclasses import dataclass
 from markupsafe import Markup, escape
 
 WIDTH, HEIGHT, PAD = 720, 200, 36
-#: As app.css colours them; the x-outcomes are yellow, as in pytest's terminal.
-STATUS_COLOURS = {
-    "passed": "#2e9d57",
-    "failed": "#d23c3c",
-    "error": "#b3261e",
-    "skipped": "#9aa0a6",
-    "xfailed": "#d4a72c",
-    "xpassed": "#eac54f",
-}
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,6 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, scoped_session
@@ -69,13 +67,6 @@ def alembic_config(connection: Connection | None = None) -> Config:
     config.attributes["connection"] = connection
     config.attributes["metadata"] = Base.metadata
     return config
-
-
-def schema_is_current(engine: Engine) -> bool:
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    with engine.connect() as connection:
-        current = MigrationContext.configure(connection).get_current_revision()
-    return current == head
 
 
 def upgrade_database(engine: Engine, revision: str = "head") -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .constants import find_sidecar, sidecar_path
     from .errors import JUnitParseError, SidecarError, TestvizInputError
-    from .fingerprint import _extract_error_fingerprint, error_fingerprint, normalise_message
+    from .fingerprint import error_fingerprint, normalise_message
     from .identity import canonical_identity, content_run_id, test_id
     from .junit import DEFAULT_MAX_OUTPUT, JUnitReader
     from .names import infer_path, split_params
@@ -36,7 +36,6 @@ _HOMES = {
     "JUnitParseError": "errors",
     "SidecarError": "errors",
     "TestvizInputError": "errors",
-    "_extract_error_fingerprint": "fingerprint",
     "error_fingerprint": "fingerprint",
     "normalise_message": "fingerprint",
     "canonical_identity": "identity",
@@ -83,7 +82,6 @@ __all__ = [
     "TestResult",
     "TestvizInputError",
     "Totals",
-    "_extract_error_fingerprint",
     "canonical_identity",
     "content_run_id",
     "error_fingerprint",

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from pytest_testviz.core import _extract_error_fingerprint, error_fingerprint, normalise_message
-from pytest_testviz.core.fingerprint import frame_names
+from pytest_testviz.core import error_fingerprint, normalise_message
+from pytest_testviz.core.fingerprint import _extract_error_fingerprint, frame_names
 
 from .helpers import case, junit, read
 
