@@ -394,9 +394,9 @@ def test_pages_are_html_and_link_only_to_this_server(history: History) -> None:
     history.send("r1", {"a": "passed"})
     html = history.get("/")
     assert re.findall(r'(?:src|href)="(?:https?:)?//', html) == []
-    css = history.client.get("/static/app.css")
-    assert css.status_code == 200
-    assert "url(" not in css.get_data(as_text=True)
+    with history.client.get("/static/app.css") as css:  # a static file is streamed
+        assert css.status_code == 200
+        assert "url(" not in css.get_data(as_text=True)
 
 
 def test_every_api_route_is_in_the_openapi_document(make_app: AppFactory) -> None:
