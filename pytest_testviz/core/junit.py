@@ -626,24 +626,6 @@ class _Handler:
             if not 0.0 <= duration < _INF:  # NaN, infinite or negative: what _seconds does
                 duration = 0.0
 
-        line_number = _line(line) if line is not None else None
-        if kids is None and not status_attribute:
-            # Passed, and nothing else to read (most testcases).
-            return TestResult(
-                test_id=identity,
-                name=name,
-                classname=classname,
-                base_name=base_name,
-                params=params,
-                suite=suite,
-                status="passed",
-                duration=duration,
-                file=file,
-                line=line_number,
-                properties={} if value_param is None else {"value_param": value_param},
-                occurrence=occurrence,
-            )
-
         outcome = self._outcome(attrib, kids, status_attribute, python)
         status = outcome.status
         error_type = outcome.error_type
@@ -675,7 +657,7 @@ class _Handler:
             status=status,
             duration=duration,
             file=file,
-            line=line_number,
+            line=_line(line) if line is not None else None,
             flaky=flaky,
             error_type=error_type,
             message=outcome.message,
