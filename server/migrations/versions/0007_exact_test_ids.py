@@ -57,44 +57,45 @@ def _v1(project: str, classname: str, name: str, occurrence: int) -> str:
 
 
 def upgrade() -> None:
+    def numbered(group: list[_Row]) -> Iterator[tuple[_Row, str]]:
+        # Definitions with the same classname and name are a non-unique producer's repeats;
+        # each keeps the occurrence its version-1 id was made with (the order of the report,
+        # which neither the primary key nor anything else stored holds on PostgreSQL).
+        ordered = sorted(group, key=lambda row: (_occurrence(_v1, row, len(group)), row[0]))
+        for occurrence, row in enumerate(ordered, start=1):
+            yield row, _v2(*row[1:4], occurrence)
+
+    _recompute(numbered)
+
+
+def downgrade() -> None:
+    seen: dict[bytes, int] = {}  # version 1 numbered repeats by folded names: a digest each
+
+    def numbered(group: list[_Row]) -> Iterator[tuple[_Row, str]]:
+        ordered = sorted(group, key=lambda row: (_occurrence(_v2, row, len(group)), row[0]))
+        for row in ordered:
+            _, project, classname, name, _ = row
+            folded = f"{project}\0{_fold(classname)}\0{_fold(name)}"
+            key = hashlib.blake2b(folded.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+            occurrence = seen[key] = seen.get(key, 0) + 1
+            yield row, _v1(project, classname, name, occurrence)
+
+    _recompute(numbered)
+
+
+#: A definition as streamed: id, project, classname, name, test id.
+_Row = tuple[int, str, str, str, str]
+
+
+def _recompute(numbered: Callable[[list[_Row]], Iterator[tuple[_Row, str]]]) -> None:
+    """Give each group of same-named definitions the ids ``numbered`` gives them, a batch of
+    rows at a time, then map the ids that integrity signals and runs' notes name."""
     connection = op.get_bind()
     referenced = _referenced_ids(connection)
     renamed: dict[tuple[str, str], str] = {}  # (project, old id) -> new id, where referenced
     updates: list[dict[str, Any]] = []
-    # Definitions with the same classname and name are a non-unique producer's repeats; each
-    # keeps the occurrence its version-1 id was made with (the order of the report, which
-    # neither the primary key nor anything else stored holds on PostgreSQL).
     for group in _groups(connection):
-        project, classname, name = group[0][1:4]
-        ordered = sorted(group, key=lambda row: (_occurrence(_v1, row, len(group)), row[0]))
-        for occurrence, (pk, _, _, _, old_id) in enumerate(ordered, start=1):
-            new_id = _v2(project, classname, name, occurrence)
-            updates.append({"pk": pk, "new_id": new_id})
-            if (project, old_id) in referenced:
-                renamed[(project, old_id)] = new_id
-        if len(updates) >= _BATCH:
-            _set_ids(connection, updates)
-            updates = []
-    _set_ids(connection, updates)
-    _map_references(connection, renamed)
-
-
-def downgrade() -> None:
-    connection = op.get_bind()
-    referenced = _referenced_ids(connection)
-    renamed: dict[tuple[str, str], str] = {}
-    updates: list[dict[str, Any]] = []
-    # Version 1 numbered repeats by their folded names: a digest per folded group is kept.
-    seen: dict[bytes, int] = {}
-    for group in _groups(connection):
-        ordered = sorted(group, key=lambda row: (_occurrence(_v2, row, len(group)), row[0]))
-        for pk, project, classname, name, old_id in ordered:
-            folded = f"{project}\0{_fold(classname)}\0{_fold(name)}".encode(
-                "utf-8", "surrogatepass"
-            )
-            digest = hashlib.blake2b(folded, digest_size=16).digest()
-            occurrence = seen[digest] = seen.get(digest, 0) + 1
-            new_id = _v1(project, classname, name, occurrence)
+        for (pk, project, _, _, old_id), new_id in numbered(group):
             updates.append({"pk": pk, "new_id": new_id})
             if (project, old_id) in referenced:
                 renamed[(project, old_id)] = new_id
@@ -127,7 +128,7 @@ _RUNS = sa.table(
 )
 
 
-def _groups(connection: Any) -> Iterator[list[tuple[int, str, str, str, str]]]:
+def _groups(connection: Any) -> Iterator[list[_Row]]:
     """The definitions, streamed, in groups of the same project, classname and name."""
     d = _DEFINITIONS.c
     rows = connection.execute(
@@ -135,7 +136,7 @@ def _groups(connection: Any) -> Iterator[list[tuple[int, str, str, str, str]]]:
         .order_by(d.project, d.classname, d.name, d.id)
         .execution_options(yield_per=_BATCH)  # a server-side cursor for this query alone
     )
-    group: list[tuple[int, str, str, str, str]] = []
+    group: list[_Row] = []
     for pk, project, classname, name, test_id in rows:
         if group and group[0][1:4] != (project, classname, name):
             yield group
@@ -145,9 +146,7 @@ def _groups(connection: Any) -> Iterator[list[tuple[int, str, str, str, str]]]:
         yield group
 
 
-def _occurrence(
-    formula: Callable[[str, str, str, int], str], row: tuple[int, str, str, str, str], size: int
-) -> int:
+def _occurrence(formula: Callable[[str, str, str, int], str], row: _Row, size: int) -> int:
     """The occurrence a definition's id was made with by ``formula`` (a large number if none)."""
     _, project, classname, name, old_id = row
     # Version 1 numbered by folded names, so another spelling may have taken a number.
