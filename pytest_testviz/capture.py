@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from .core.results import Attempt, Status
+from .core.results import SUBTESTS_SUMMARY, Attempt, Status
 
 # Characters XML 1.0 cannot hold; pytest's JUnit writer shows them as "#xNN", and so do we,
 # so that a test's name (and so its id) is the same in both files.
@@ -210,7 +210,7 @@ class Recorder:
         kind, message = _crash_message(report)
         text = _longrepr_text(report)
         if report.when == "call" and (subtest or record.subtest_failures):
-            if not subtest and _SUBTESTS_SUMMARY.match(message):
+            if not subtest and SUBTESTS_SUMMARY.match(message):
                 return  # pytest's own "contains 2 failed subtests": said by each of them
             # Each failed subtest (and the test's own failure after them) is kept.
             record.subtest_failures += (Attempt("failed", kind, message, text),)
@@ -255,10 +255,6 @@ class Recorder:
         """Records whose teardown never came (an interrupted session): finish them as they are."""
         self.finished.extend(self.open.values())
         self.open.clear()
-
-
-#: pytest's failure line for a test whose subtests failed ("contains 2 failed subtests").
-_SUBTESTS_SUMMARY = re.compile(r"contains \d+ failed subtests?\Z")
 
 
 def _is_subtest(report: pytest.TestReport) -> bool:

@@ -26,7 +26,16 @@ from .errors import JUnitParseError
 from .fingerprint import error_fingerprint, error_type_of
 from .identity import class_prefix, test_id
 from .names import infer_path, split_params
-from .results import SEVERITY, Attempt, DeclaredTotals, Status, Suite, TestResult, cap_text
+from .results import (
+    SEVERITY,
+    SUBTESTS_SUMMARY,
+    Attempt,
+    DeclaredTotals,
+    Status,
+    Suite,
+    TestResult,
+    cap_text,
+)
 
 ReportSource = Union[str, "os.PathLike[str]", bytes, IO[bytes]]
 
@@ -701,7 +710,7 @@ class _Handler:
                     texts = []
                 if severity == SEVERITY[status]:
                     child_message = child.get("message")
-                    summary = _SUBTESTS_SUMMARY.match(child_message or "")
+                    summary = SUBTESTS_SUMMARY.match(child_message or "")
                     if tag == "failure" and summary:
                         # pytest's own line for a test whose subtests failed: the failures
                         # before it say more; it gives their count.
@@ -749,10 +758,6 @@ class _Handler:
         if status in ("skipped", "xfailed") and not outcome.message and outcome.text:
             outcome.message, outcome.text = outcome.text.strip() or None, None
         return outcome
-
-
-#: pytest's failure line for a test that holds failed subtests ("contains 2 failed subtests").
-_SUBTESTS_SUMMARY = re.compile(r"contains (\d+) failed subtests?\Z")
 
 
 class _Outcome:

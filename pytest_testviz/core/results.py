@@ -7,6 +7,7 @@ cheap to build. Validation of untrusted JSON happens in the pydantic models at t
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -15,6 +16,10 @@ from typing import Any, Literal
 #: non-strict unexpected pass (``xpassed``) is not a plain pass; a strict xpass is ``failed``.
 Status = Literal["passed", "failed", "error", "skipped", "xfailed", "xpassed"]
 STATUSES: tuple[Status, ...] = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+
+
+#: pytest's own failure line for a test whose subtests failed: "contains 2 failed subtests".
+SUBTESTS_SUMMARY = re.compile(r"contains (\d+) failed subtests?\Z")
 
 
 def cap_text(text: str | None, limit: int) -> str | None:
