@@ -19,12 +19,13 @@ from typing import Any
 from sqlalchemy import delete, select, update
 
 from pytest_testviz.core.codeowners import CodeOwners
+from pytest_testviz.core.results import PASSING
 from pytest_testviz.core.sidecar import RUNNER_MARKERS
 
 from .config import Settings
 from .database import AnySession, begin_write
 from .db import db
-from .history import FAILING, PASSING, previous_run
+from .history import FAILING, previous_run
 from .jobs.queue import cancel
 from .models import IntegritySignal, Run, TestDefinition, TestResultRow
 

@@ -13,6 +13,8 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
+from pytest_testviz.core.results import PASSING
+
 from .bulk import chunks, raw_select
 from .database import AnySession
 from .flaky import flakiness_of
@@ -47,8 +49,6 @@ from .schemas_history import (
 
 DIFF_SHOWN = 200
 FAILING = ("failed", "error")
-#: Outcomes that pass: an xpass (a non-strict xfail that passed) is a pass pytest did not expect.
-PASSING = ("passed", "xpassed")
 
 
 def pass_rate(passed: int, xpassed: int, failed: int, errors: int) -> float | None:

@@ -12,12 +12,10 @@ from .fingerprint import error_fingerprint, error_type_of
 from .identity import content_run_digest, test_id
 from .junit import DEFAULT_MAX_OUTPUT, JUnitReader, ReportSource
 from .names import infer_path, split_params
-from .results import Attempt, Report, RunInfo, Status, Suite, TestResult, Totals
+from .results import PASSING, Attempt, Report, RunInfo, Status, Suite, TestResult, Totals
 from .sidecar import Sidecar, SidecarRun, find_sidecar, load_sidecar, parse_sidecar
 
 DEFAULT_PROJECT = "default"
-#: A test that ends in one of these after a failed attempt is flaky (an xpass is a pass too).
-_PASSES = ("passed", "xpassed")
 MetaSource = Sidecar | bytes | str | os.PathLike[str] | None
 
 
@@ -125,7 +123,7 @@ def _fold(group: list[TestResult]) -> TestResult:
         ] + final.attempts
         # Only a failed test is run again, so a final pass after earlier tries is flaky.
         # A test that never passed is not flaky, whatever mix of failures it had: it failed.
-        final.flaky = final.flaky or final.status in _PASSES
+        final.flaky = final.flaky or final.status in PASSING
     final.occurrence = 1
     return final
 
@@ -163,7 +161,7 @@ def apply_test_meta(results: list[TestResult], sidecar: Sidecar) -> None:
             result.attempts = [
                 Attempt(a.status, a.error_type, a.message, a.text) for a in meta.attempts
             ]
-            result.flaky = result.flaky or result.status in _PASSES
+            result.flaky = result.flaky or result.status in PASSING
 
 
 def _run_info(

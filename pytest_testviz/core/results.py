@@ -16,6 +16,8 @@ from typing import Any, Literal
 #: non-strict unexpected pass (``xpassed``) is not a plain pass; a strict xpass is ``failed``.
 Status = Literal["passed", "failed", "error", "skipped", "xfailed", "xpassed"]
 STATUSES: tuple[Status, ...] = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+#: Outcomes that pass: an xpass (a non-strict xfail that passed) is a pass pytest did not expect.
+PASSING: tuple[Status, ...] = ("passed", "xpassed")
 
 
 #: pytest's own failure line for a test whose subtests failed: "contains 2 failed subtests".
