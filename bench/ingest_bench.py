@@ -327,8 +327,8 @@ def floor_rows(report: Any, dialect: str) -> FloorRows:
 
 def _create_schema(database_url: str) -> None:
     """The server's own tables (same columns, keys and indexes) and one run to point at."""
-    from server import models  # noqa: F401 - registers the tables
-    from server.db import Base
+    from server.storage import models  # noqa: F401 - registers the tables
+    from server.storage.db import Base
 
     engine = create_engine(database_url)
     try:
@@ -410,8 +410,8 @@ def profile(
     """cProfile ``parse_junit_xml``, then ``ingest_run`` (cold, warm) per database, in-process."""
     from pytest_testviz.core import parse_junit_xml
     from server import create_app
-    from server.db import db
-    from server.ingest import ingest_run
+    from server.ingest.store import ingest_run
+    from server.storage.db import db
 
     def show(label: str, profiler: cProfile.Profile, seconds: float) -> None:
         out = io.StringIO()

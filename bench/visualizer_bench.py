@@ -749,9 +749,9 @@ def schema_version() -> str:
     was edited in place without a new revision."""
     from alembic.script import ScriptDirectory
 
-    from server import models  # noqa: F401 - registers the tables
-    from server.database import alembic_config
-    from server.db import Base
+    from server.storage import models  # noqa: F401 - registers the tables
+    from server.storage.db import Base
+    from server.storage.engine import alembic_config
 
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     shape = [
@@ -804,7 +804,7 @@ def analysis_process(path: Path, jobs: Any, done: Any) -> None:
     is a second process, so that on a busy machine it gets a CPU share of its own.
     """
     from server import testviz_state
-    from server.db import db
+    from server.storage.db import db
 
     app = _app(path)
     analyzer = testviz_state(app).analyzer
@@ -846,9 +846,9 @@ def seed(
     from sqlalchemy import select
 
     from server import testviz_state
-    from server.db import db
-    from server.ingest import ingest_run
-    from server.models import Run
+    from server.ingest.store import ingest_run
+    from server.storage.db import db
+    from server.storage.models import Run
 
     app = _app(path)  # creates the schema before the worker starts
     for worker in workers:

@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-import server.analysis  # noqa: E402
-import server.ingest  # noqa: E402
+import server.ingest.analysis  # noqa: E402
+import server.ingest.store  # noqa: E402
 from tests.server.helpers import serve  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -292,8 +292,8 @@ class Clock:
             def now(cls, tz: Any = None) -> Any:
                 return clock.now if tz else clock.now.replace(tzinfo=None)
 
-        server.ingest.utcnow = clock  # type: ignore[assignment]
-        server.analysis.datetime = DemoDatetime  # type: ignore[misc]
+        server.ingest.store.utcnow = clock  # type: ignore[assignment]
+        server.ingest.analysis.datetime = DemoDatetime  # type: ignore[misc]
 
 
 def seed(url: str) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The ``testviz`` command: parse, and (with the plugin) push, replay and meta.
+"""The ``testviz`` command: parse, and (with the plugin) push, replay, meta and summary.
 
 Bad input is a one-line message on stderr and exit status 2, never a traceback.
 """
@@ -16,9 +16,11 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from . import spool
+from .build import build_id
 from .core import Sidecar, TestvizInputError, find_sidecar, parse_junit_xml, sidecar_path
 from .environment import environment_facts, git_info
-from .options import SERVER_URL, server_url, without_password
+from .options import DEFAULT_WAIT_TIMEOUT, SERVER_URL, server_url, without_password
+from .summary.render import FORMATS
 from .upload import send, send_spooled
 
 EXIT_OK = 0
@@ -56,7 +58,13 @@ def _push(args: argparse.Namespace) -> int:
     for index, report in enumerate(reports, 1):
         meta = Path(args.meta) if args.meta and len(reports) == 1 else find_sidecar(report)
         outcome = send(
-            args.url, report, meta, token=args.token, timeout=args.timeout, project=args.project
+            args.url,
+            report,
+            meta,
+            token=args.token,
+            timeout=args.timeout,
+            project=args.project,
+            wait_timeout=args.wait_timeout,
         )
         _progress(index, len(reports), report.name, outcome.detail)
         if outcome.ok:
@@ -77,7 +85,10 @@ def _replay(args: argparse.Namespace) -> int:
         return EXIT_OK
     failures = 0
     for index, spooled in enumerate(waiting, 1):
-        outcome = send_spooled(spooled, args.url, token=args.token, timeout=args.timeout)
+        # Stored on the server is sent, as the plugin's backlog: not waited for.
+        outcome = send_spooled(
+            spooled, args.url, token=args.token, timeout=args.timeout, wait=False
+        )
         _progress(index, len(waiting), spooled.xml.name, outcome.detail)
         if outcome.ok:
             spool.mark_sent(spooled, args.keep)
@@ -96,10 +107,16 @@ def _meta(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     git = git_info(Path.cwd(), env)
     facts = environment_facts(env)
+    try:
+        build = build_id(env, args.build or env.get("TESTVIZ_BUILD"))
+    except ValueError:
+        reason = "expected a printable id of 1 to 200 characters"
+        raise TestvizInputError("TESTVIZ_BUILD", reason) from None
     meta = Sidecar(
         run_id=args.run_id,
         project=args.project,
         session_id=env.get("TESTVIZ_SESSION_ID"),
+        build_id=build,
         git_sha=git.sha,
         branch=git.branch,
         env_fingerprint=facts.fingerprint,
@@ -110,6 +127,45 @@ def _meta(args: argparse.Namespace) -> int:
     target.write_bytes(meta.dump())
     print(target)
     return EXIT_OK
+
+
+def _summary(args: argparse.Namespace) -> int:
+    """Print a stored run's (or a CI build's) summary; the server is the only source."""
+    from .summary.client import SummaryUnavailable, fetch_build, fetch_run, latest_run_id
+    from .summary.render import render
+
+    options = {"token": args.token, "timeout": args.timeout, "base": args.base}
+    try:
+        if args.build is not None:
+            summary = fetch_build(args.url, args.build, project=args.project, **options)
+        else:
+            run_id = args.run_id or latest_run_id(
+                args.url, project=args.project, token=args.token, timeout=args.timeout
+            )
+            summary = fetch_run(args.url, run_id, **options)
+    except SummaryUnavailable as exc:
+        print(f"testviz summary: {exc}", file=sys.stderr)
+        return EXIT_USAGE if exc.refused else EXIT_FAILURE
+    sys.stdout.write(render(summary, args.format, args.max_annotations))
+    return EXIT_OK
+
+
+def _build_id(text: str) -> str:
+    from .build import MAX_LENGTH, valid_build_id
+
+    try:
+        return valid_build_id(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a printable id of 1 to {MAX_LENGTH} characters, not {text[:50]!r}"
+        ) from None
+
+
+def _text(text: str) -> str:
+    """A non-empty value (a branch, a project, a run id)."""
+    if not text.strip() or "\x00" in text:
+        raise argparse.ArgumentTypeError(f"expected a non-empty value, not {text!r}")
+    return text.strip()
 
 
 def _seconds(text: str) -> float:
@@ -183,6 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--meta", help="the sidecar, for a single report (default: beside it)")
     push.add_argument("--project", help="project (overrides the sidecar's)")
     _add_server_options(push)
+    push.add_argument(
+        "--wait-timeout",
+        type=_seconds,
+        default=DEFAULT_WAIT_TIMEOUT,
+        help=f"seconds to wait for each run to be stored (default: {DEFAULT_WAIT_TIMEOUT:g})",
+    )
     push.set_defaults(handler=_push)
 
     replay = commands.add_parser(
@@ -204,13 +266,52 @@ def build_parser() -> argparse.ArgumentParser:
     meta.add_argument("--project", help="project name")
     meta.add_argument("--run-id", help="a run id (default: derived from the files' content)")
     meta.add_argument("--producer", help="what wrote the report, e.g. 'jest 29'")
+    meta.add_argument(
+        "--build",
+        type=_build_id,
+        metavar="ID",
+        help="the CI build the run is part of (default: $TESTVIZ_BUILD, else the CI's build id)",
+    )
     meta.add_argument("-o", "--output", help="where to write (default: beside the report)")
     meta.set_defaults(handler=_meta)
+
+    summary = commands.add_parser(
+        "summary",
+        help="print a stored run's summary (Markdown, text or GitHub annotations)",
+        description="Print a run's totals, new failures and fixed tests against the previous "
+        "run of its branch (or --base's latest), flaky tests and top failure groups, with "
+        "links to the server's pages. Without RUN_ID: the latest run (of --project).",
+    )
+    summary.add_argument("run_id", nargs="?", type=_text, metavar="RUN_ID")
+    summary.add_argument(
+        "--build", type=_build_id, metavar="ID", help="summarise every run of this CI build"
+    )
+    summary.add_argument("--project", type=_text, help="the project (of the latest run, a build)")
+    summary.add_argument(
+        "--base", type=_text, metavar="BRANCH", help="compare with BRANCH's latest run"
+    )
+    summary.add_argument("--format", choices=FORMATS, default="markdown", help="(markdown)")
+    summary.add_argument(
+        "--max-annotations",
+        type=_count,
+        default=10,
+        metavar="N",
+        help="with --format github: annotate at most N new failures (10)",
+    )
+    _add_server_options(summary)
+    # Reading needs a read token when the server has them; the ingest token is the fallback.
+    summary.set_defaults(
+        handler=_summary,
+        token=os.environ.get("TESTVIZ_READ_TOKEN") or os.environ.get("TESTVIZ_TOKEN"),
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "summary" and args.build is not None and args.run_id is not None:
+        parser.error("summary: give a RUN_ID or --build ID, not both")
     handler: Command = args.handler
     try:
         return handler(args)

@@ -22,6 +22,7 @@ DEFAULT_TIMEOUT = 10.0
 DEFAULT_KEEP = 20
 DEFAULT_MAX_OUTPUT = 64 * 1024
 DEFAULT_BACKLOG_SECONDS = 15.0
+DEFAULT_WAIT_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,44 @@ WAIT = Option(
     "upload is safe and stores it in the background)",
     "yes|no",
 )
-OPTIONS = (URL, DIR, PROJECT, TOKEN, TIMEOUT, KEEP, MAX_OUTPUT, WAIT)
+WAIT_TIMEOUT = Option(
+    "testviz_wait_timeout",
+    "with --testviz-wait=yes, seconds to wait for the server to store the run "
+    f"(default: {DEFAULT_WAIT_TIMEOUT:g})",
+    "SECONDS",
+)
+BUILD = Option(
+    "testviz_build",
+    "the CI build this run belongs to (default: detected from the CI's variables)",
+    "ID",
+)
+SUMMARY = Option(
+    "testviz_summary",
+    "write a Markdown summary of the run to PATH (under GitHub Actions it also goes to "
+    "$GITHUB_STEP_SUMMARY)",
+    "PATH",
+)
+SHARD = Option(
+    "testviz_shard", "run only part K of N of the selected tests, split by duration", "K/N"
+)
+SHARD_GROUP = Option(
+    "testviz_shard_group", "keep each module or class in one part when sharding", "module|class"
+)
+OPTIONS = (
+    URL,
+    DIR,
+    PROJECT,
+    TOKEN,
+    TIMEOUT,
+    KEEP,
+    MAX_OUTPUT,
+    WAIT,
+    WAIT_TIMEOUT,
+    BUILD,
+    SUMMARY,
+    SHARD,
+    SHARD_GROUP,
+)
 _YES = {"1", "true", "yes", "on"}
 _NO = {"0", "false", "no", "off"}
 
@@ -100,6 +138,9 @@ class Settings:
     keep: int
     max_output: int
     wait: bool = False
+    wait_timeout: float = DEFAULT_WAIT_TIMEOUT
+    #: Where to write the Markdown summary (besides GitHub's step summary), if anywhere.
+    summary: Path | None = None
 
 
 def _raw(config: pytest.Config, env: Mapping[str, str], option: Option) -> tuple[str | None, str]:
@@ -177,12 +218,23 @@ def server_url(text: str) -> str:
     return urlunsplit((parsed.scheme, parsed.netloc, path, "", "")).rstrip("/")
 
 
+def build(config: pytest.Config, env: Mapping[str, str] | None = None) -> str | None:
+    """This run's CI build id: the option, else the CI's (see :mod:`.build`)."""
+    from .build import build_id, valid_build_id
+
+    env = os.environ if env is None else env
+    explicit = _get(config, env, BUILD, valid_build_id, "a printable id of 1 to 200 characters")
+    return build_id(env, explicit)
+
+
 def resolve(config: pytest.Config, env: Mapping[str, str] | None = None) -> Settings | None:
-    """The plugin's settings, or ``None`` when neither a URL nor a directory is set."""
+    """The plugin's settings, or ``None`` when neither a URL, a directory nor a summary file
+    is set."""
     env = os.environ if env is None else env
     url = _get(config, env, URL, server_url, SERVER_URL)
     directory = _get(config, env, DIR)
-    if url is None and directory is None:
+    summary = _get(config, env, SUMMARY)
+    if url is None and directory is None and not summary:
         return None
     root = Path(config.rootpath)
     return Settings(
@@ -199,4 +251,10 @@ def resolve(config: pytest.Config, env: Mapping[str, str] | None = None) -> Sett
         if _raw(config, env, MAX_OUTPUT)[0] is not None
         else DEFAULT_MAX_OUTPUT,
         wait=bool(_get(config, env, WAIT, _yes_no, "yes or no")),
+        wait_timeout=_get(
+            config, env, WAIT_TIMEOUT, _number(float, 0, True), "a number of seconds > 0"
+        )
+        or DEFAULT_WAIT_TIMEOUT,
+        # Relative to where pytest was started, as --junitxml is.
+        summary=Path(config.invocation_params.dir, summary) if summary else None,
     )

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .options import add_options, resolve
+from .shard import resolve as resolve_shard
 
 if TYPE_CHECKING:
     from . import session as _session
@@ -33,6 +34,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "testviz(owner=None, tags=()): the owner and feature tags pytest-testviz records"
     )
+    shard = resolve_shard(config)
+    if shard is not None:  # with or without a server or directory: see .shard
+        from .shard.plugin import ShardPlugin
+
+        config.pluginmanager.register(ShardPlugin(shard), "testviz-shard")
     settings = resolve(config)
     if settings is None:
         return
@@ -56,7 +62,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    for name in ("testviz-session", "testviz-metadata", "testviz-xdist"):
+    for name in ("testviz-session", "testviz-metadata", "testviz-xdist", "testviz-shard"):
         plugin = config.pluginmanager.get_plugin(name)
         if plugin is not None:
             config.pluginmanager.unregister(plugin)

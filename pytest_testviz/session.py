@@ -25,10 +25,11 @@ from .capture import Recorder
 from .core.codeowners import CodeOwners, find_codeowners
 from .core.constants import RUNNER_MARKERS
 from .environment import environment_facts, git_info
-from .options import DEFAULT_BACKLOG_SECONDS, Settings
+from .options import DEFAULT_BACKLOG_SECONDS, Settings, build
 from .writer import junit_xml, sidecar
 
 if TYPE_CHECKING:
+    from .summary.job import Target
     from .upload import Outcome
 
 
@@ -202,6 +203,14 @@ class TestvizSession:
         self.started_clock = time.perf_counter()
         self.collect_errors: set[str] = set()
         self.summary: list[str] = []
+        self.build_id = build(config)
+        #: Where the Markdown summary goes (none: no summary, and its code is never imported).
+        self.summary_targets: list[Target] = []
+        if settings.summary is not None or os.environ.get("GITHUB_STEP_SUMMARY"):
+            from .summary.job import targets
+
+            self.summary_targets = targets(settings.summary, os.environ)
+        self.outcome: Outcome | None = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.recorder.add(report)
@@ -216,6 +225,27 @@ class TestvizSession:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.config.option.collectonly:
             return  # not a test run (IDEs collect on every save): nothing to write or send
+        try:
+            self._finish(session)
+        finally:
+            if self.summary_targets:
+                self._write_summary()
+
+    def _write_summary(self) -> None:
+        from .summary.job import write_summaries
+
+        self.summary += write_summaries(
+            self.summary_targets,
+            records=self.recorder.finished,
+            settings=self.settings,
+            run_id=self.run_id,
+            build_id=self.build_id,
+            duration=time.perf_counter() - self.started_clock,
+            outcome=self.outcome,
+        )
+
+    def _finish(self, session: pytest.Session) -> None:
+        """Write the report and its sidecar, and send them (with earlier ones waiting)."""
         self.recorder.close_dangling()
         try:
             self._attach_meta(session.items)
@@ -287,6 +317,7 @@ class TestvizSession:
             run_id=self.run_id,
             project=settings.project,
             session_id=os.environ.get("TESTVIZ_SESSION_ID") or self.run_id,
+            build_id=self.build_id,
             git_sha=git.sha,
             branch=git.branch,
             env_fingerprint=facts.fingerprint,
@@ -300,7 +331,13 @@ class TestvizSession:
 
     def _send_options(self) -> dict[str, Any]:
         settings = self.settings
-        return {"token": settings.token, "timeout": settings.timeout, "wait": settings.wait}
+        return {
+            "token": settings.token,
+            "timeout": settings.timeout,
+            # The summary is of the stored run: wait for it.
+            "wait": settings.wait or bool(self.summary_targets),
+            "wait_timeout": settings.wait_timeout,
+        }
 
     def _send_backlog(self, exclude: Path) -> None:
         """Send reports earlier sessions could not, for a bounded time."""
@@ -312,7 +349,9 @@ class TestvizSession:
         for waiting in spool.pending(self.settings.directory):
             if waiting.xml == exclude or time.monotonic() > deadline:
                 continue
-            outcome = send_spooled(waiting, self.settings.url, **self._send_options(), retries=1)
+            # Not waited for: stored on the server is sent (the run's own upload may wait).
+            options = {**self._send_options(), "wait": False, "retries": 1}
+            outcome = send_spooled(waiting, self.settings.url, **options)
             if outcome.rejected:
                 continue  # the server's "no" to this report only: it waits for a person
             if not outcome.ok:
@@ -324,6 +363,7 @@ class TestvizSession:
 
     def _after_send(self, spooled: spool.Spooled, outcome: Outcome) -> None:
         settings = self.settings
+        self.outcome = outcome
         if outcome.ok:
             spool.mark_sent(spooled, settings.keep)
             self.summary.append(f"testviz: run {self.run_id} {outcome.detail}: {outcome.url}")

@@ -1,9 +1,11 @@
 """Sending a report and its sidecar to ``POST /api/tests/ingest``, with ``requests``.
 
 Both parts are sent gzip'd (the server inflates a part that starts with gzip's magic bytes).
-With ``wait=False`` the request says ``Prefer: respond-async``: a server that honours it
-stores the upload and answers 202 at once, and ingests it in the background, so the test run
-does not wait for the parse and the database; an older server answers 200 as before.
+The request says ``Prefer: respond-async``: a server that honours it stores the upload,
+answers 202 at once and ingests it in a worker, so no web worker of the server is held while
+it parses and stores the run; an older server answers 200 as before. With ``wait=True`` the
+client then polls the upload's status (the 202's ``Location``) until the run is stored or the
+upload failed, for a bounded time; a server that answered 200 has stored it already.
 
 ``requests`` does the HTTP: the proxy (``https_proxy``, ``http_proxy``, ``all_proxy``,
 ``no_proxy``), the trusted certificates (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``, else
@@ -24,8 +26,9 @@ import gzip
 import json
 import os
 import ssl
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -37,7 +40,7 @@ from urllib3.exceptions import NewConnectionError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util.retry import Retry
 
-from .options import without_password
+from .options import DEFAULT_WAIT_TIMEOUT, without_password
 from .spool import Spooled
 
 #: Attempts per upload (the first one included).
@@ -47,7 +50,12 @@ RETRIES = 3
 BACKOFF = 0.5
 #: The longest ``Retry-After`` honoured, in seconds: a test run does not wait an hour.
 RETRY_AFTER_MAX = 30.0
+#: With ``wait``: the pause before the first look at a queued upload's status, doubled after
+#: each look up to :data:`POLL_MAX`. Read on every wait, so tests can shorten them.
+POLL_FIRST = 0.2
+POLL_MAX = 2.0
 INGEST_PATH = "/api/tests/ingest"
+STATUS_PATH = "/api/tests/uploads/"
 GZIP_TYPE = "application/gzip"
 _GZIP_MAGIC = b"\x1f\x8b"
 #: Answers tried again: too many requests, and every server error.
@@ -57,7 +65,8 @@ _RETRY_STATUSES = frozenset({429, *range(500, 600)})
 @dataclass(frozen=True)
 class Outcome:
     ok: bool
-    #: "created" or "skipped" when ok ("queued": accepted, stored in the background);
+    #: "created" or "skipped" when ok ("queued": accepted, stored in the background; or, when
+    #: waiting for it ran out, that it is stored on the server but not yet ingested);
     #: otherwise why not.
     detail: str
     run_id: str | None = None
@@ -186,14 +195,15 @@ def send(
     project: str | None = None,
     retries: int = RETRIES,
     wait: bool = True,
+    wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
 ) -> Outcome:
     """Upload one report (with its sidecar, if any) in up to ``retries`` attempts; never raises.
 
-    ``wait=False`` lets the server answer once the upload is stored, before it is ingested.
+    The server answers once the upload is stored, before it is ingested (202). With ``wait``
+    its status is then polled for up to about ``wait_timeout`` seconds, until the run is stored
+    or the upload failed; ``timeout`` bounds each request.
     """
     headers = {"User-Agent": "pytest-testviz"}
-    if not wait:
-        headers["Prefer"] = "respond-async"
     token = (token or "").strip()  # a token read from a file keeps its newline
     if token:
         if not (token.isascii() and token.isprintable()):
@@ -223,11 +233,13 @@ def send(
                 endpoint,
                 data={"project": project} if project else None,
                 files=files,
-                headers=headers,
+                headers={**headers, "Prefer": "respond-async"},
                 timeout=timeout,
                 allow_redirects=False,
                 verify=_verify(),
             )
+            if wait and response.status_code == 202:
+                return _wait(http, url, response, headers, timeout, wait_timeout)
     except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema) as exc:
         return Outcome(False, without_password(f"cannot send to {url}: {exc}"))
     except (requests.ConnectionError, requests.Timeout) as exc:
@@ -267,6 +279,107 @@ def _outcome(url: str, response: requests.Response) -> Outcome:
         run_id=run_id if isinstance(run_id, str) else None,
         url=url.rstrip("/") + where,
     )
+
+
+def _wait(
+    http: requests.Session,
+    url: str,
+    accepted: requests.Response,
+    headers: dict[str, str],
+    timeout: float,
+    wait_timeout: float,
+) -> Outcome:
+    """Follow a 202 until the upload is ``done`` or ``failed``, or ``wait_timeout`` runs out.
+
+    The upload is on the server from the 202 on: an answer that cannot be read, a refused
+    connection, a 5xx while polling only mean that its state is not known yet. Each look is
+    one request, not retried (the next look is the retry).
+    """
+    queued = _outcome(url, accepted)
+    answered = _json(accepted.content)
+    where = _status_url(url, accepted, answered if isinstance(answered, dict) else {})
+    if not queued.ok or where is None:
+        return queued
+    adapter = HTTPAdapter()  # no retries: the polling loop is them
+    http.mount("http://", adapter)
+    http.mount("https://", adapter)
+    deadline = time.monotonic() + wait_timeout
+    pause = POLL_FIRST
+    unknown = ""  # why the last look did not tell the state, if it did not
+    while (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(pause, left))
+        pause = min(pause * 2, POLL_MAX)
+        try:
+            response = http.get(
+                where,
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,
+                verify=_verify(),
+            )
+        except requests.RequestException as exc:
+            unknown = _why(exc, timeout)
+            continue
+        status = _json(response.content) if response.status_code == 200 else None
+        if not isinstance(status, dict):
+            if response.status_code == 429 or response.status_code >= 500:
+                unknown = _explain(response)
+                continue
+            why = _explain(response) if response.status_code != 200 else "not a testviz answer"
+            return replace(queued, detail=f"stored on the server; its state cannot be read ({why})")
+        unknown = ""
+        state = status.get("state")
+        if state == "done":
+            return _stored(url, status, queued)
+        if state == "failed":
+            return _failed(status)
+    detail = f"stored on the server, not yet ingested after {wait_timeout:g} s"
+    if unknown:
+        detail += f" (the last look at its state: {unknown})"
+    return replace(queued, detail=detail)
+
+
+def _status_url(url: str, accepted: requests.Response, answered: dict[str, Any]) -> str | None:
+    """Where the upload's status is: the 202's ``Location`` (or the body's ``url``), a path
+    under the server's URL as the run links are, whatever host it names; else by its id."""
+    base = url.rstrip("/")
+    prefix = urlsplit(base).path
+    for given in (accepted.headers.get("Location"), answered.get("url")):
+        if isinstance(given, str) and given:
+            path = urlsplit(given).path
+            if prefix and path.startswith(prefix + "/"):
+                path = path[len(prefix) :]  # a server that knows its prefix named it
+            if path.startswith(STATUS_PATH):
+                return base + path
+    upload_id = answered.get("upload_id")
+    if isinstance(upload_id, int) and not isinstance(upload_id, bool):
+        return f"{base}{STATUS_PATH}{upload_id}"
+    return None
+
+
+def _stored(url: str, status: dict[str, Any], queued: Outcome) -> Outcome:
+    """A ``done`` upload: what the synchronous answer would have said."""
+    result = status.get("result")
+    result = result if isinstance(result, dict) else {}
+    run_id = status.get("run_id") or result.get("run_id") or queued.run_id
+    if not isinstance(run_id, str) or not run_id:
+        return replace(queued, detail=str(result.get("status", "created")))
+    return Outcome(
+        True,
+        str(result.get("status", "created")),
+        run_id=run_id,
+        url=url.rstrip("/") + "/runs/" + quote(run_id, safe=""),
+    )
+
+
+def _failed(status: dict[str, Any]) -> Outcome:
+    """A ``failed`` upload: the status, code and message a synchronous upload would have got."""
+    error = status.get("error")
+    error = error if isinstance(error, dict) else {}
+    code = error.get("status")
+    code = code if isinstance(code, int) and not isinstance(code, bool) else 500
+    message = error.get("message") or error.get("code") or "the server could not ingest it"
+    return Outcome(False, f"HTTP {code}: {message}", rejected=400 <= code < 500)
 
 
 def send_spooled(spooled: Spooled, url: str, **options: Any) -> Outcome:

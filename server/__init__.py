@@ -13,15 +13,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import click
-from flask import Flask, current_app, request
+from flask import Flask
 
-from . import auth
-from .analysis import Analyzer
-from .auth import TokenPolicy
 from .config import Settings, load_settings
-from .database import configure_engine, engine_options, upgrade_database
-from .db import db
-from .errors import APIError, register_error_handlers
+from .ingest.analysis import Analyzer
+from .storage.db import db
+from .storage.engine import configure_engine, engine_options, upgrade_database
+from .web.auth import TokenPolicy
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +45,12 @@ class TestvizState:
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app; ``test_config`` overrides :class:`Settings` fields and Flask config."""
-    app = Flask(__name__, instance_relative_config=True)
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder="web/templates",
+        static_folder="web/static",
+    )
     settings = load_settings(test_config, app.instance_path)
     if settings.database_url.startswith("sqlite:///") and "TESTVIZ_DATABASE_URL" not in os.environ:
         os.makedirs(app.instance_path, exist_ok=True)
@@ -68,16 +71,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     state = TestvizState(settings, Analyzer(settings))
     app.extensions["testviz"] = state
-    register_error_handlers(app)
-    app.before_request(_require_enabled)
-    state.tokens = auth.init_app(app, settings.ingest_tokens, settings.read_tokens)
+    from . import cli
+    from .web import app as web
 
-    from . import api_history, api_ingest, api_read, cli, views
-
-    app.register_blueprint(api_ingest.bp)
-    app.register_blueprint(api_read.bp)
-    app.register_blueprint(api_history.bp)
-    app.register_blueprint(views.bp)
+    state.tokens = web.init_app(app, settings)
     cli.init_app(app)
 
     if _serving():
@@ -89,17 +86,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             gc.collect()
             gc.freeze()
     return app
-
-
-def _require_enabled() -> None:
-    """With ``CCDASH_TEST_VISUALIZER_ENABLED=false`` the whole test API answers 503."""
-    if request.path.startswith("/api/tests") and not testviz_state(current_app).settings.enabled:
-        raise APIError(
-            503,
-            "disabled",
-            "the test visualizer is turned off on this server "
-            "(CCDASH_TEST_VISUALIZER_ENABLED=false)",
-        )
 
 
 def _serving() -> bool:

@@ -15,11 +15,11 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from .config import parse_age as _parse_age
-from .database import upgrade_database
-from .db import db
-from .retention import prune
-from .sync import report_files, sync_test_results
-from .uploads import requeue_failed
+from .history.retention import prune
+from .ingest.queued import requeue_failed
+from .ingest.sync import report_files, sync_test_results
+from .storage.db import db
+from .storage.engine import upgrade_database
 
 
 @click.command("init-db")

@@ -27,7 +27,7 @@ class Settings:
     mapping_enabled: bool = True
     integrity_enabled: bool = True
     results_dir: str = ""
-    #: ``TOKEN`` or ``PROJECT:TOKEN`` entries (see :mod:`server.auth`); never in a repr.
+    #: ``TOKEN`` or ``PROJECT:TOKEN`` entries (see :mod:`server.web.auth`); never in a repr.
     ingest_tokens: tuple[str, ...] = field(default=(), repr=False)
     read_tokens: tuple[str, ...] = field(default=(), repr=False)
     max_upload_mb: int = 256
@@ -47,6 +47,10 @@ class Settings:
     job_lease: int = 60
     #: Runs older than this (``90d``, ``12w``, ``48h``) are pruned hourly by a worker; empty: never.
     retention: str = ""
+    #: Each project's default branch (``TESTVIZ_DEFAULT_BRANCHES=PROJECT:BRANCH,...``): the one
+    #: shard plans take durations from. A project not named: ``main``, ``master``, or its
+    #: branch with the most runs (server.history.durations).
+    default_branches: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -121,6 +125,21 @@ def _age(env: Mapping[str, str], name: str) -> str:
     return raw
 
 
+def _branches(env: Mapping[str, str], name: str) -> dict[str, str]:
+    """``PROJECT:BRANCH`` entries, split at the last colon (git refuses colons in branch
+    names; a project name may hold them)."""
+    branches = {}
+    for position, entry in enumerate(_list(env, name), start=1):
+        project, colon, branch = entry.rpartition(":")
+        if not colon or not project.strip() or not branch.strip():
+            raise ConfigError(
+                f"invalid {name} entry #{position} {entry!r} in the environment: "
+                "use PROJECT:BRANCH, with neither part empty"
+            )
+        branches[project.strip()] = branch.strip()
+    return branches
+
+
 def default_database_url(instance_path: str) -> str:
     return f"sqlite:///{Path(instance_path) / 'testviz.sqlite3'}"
 
@@ -151,6 +170,7 @@ def settings_from_env(env: Mapping[str, str], instance_path: str) -> Settings:
         embedded_worker=_bool(env, "TESTVIZ_EMBEDDED_WORKER", False),
         job_lease=_int(env, "TESTVIZ_JOB_LEASE", 60, minimum=3),
         retention=_age(env, "TESTVIZ_RETENTION"),
+        default_branches=_branches(env, "TESTVIZ_DEFAULT_BRANCHES"),
     )
 
 

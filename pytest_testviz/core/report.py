@@ -180,6 +180,7 @@ def _run_info(
         return run
     run.run_id = sidecar.run_id or content_id
     run.session_id = sidecar.session_id
+    run.build_id = sidecar.build_id
     run.git_sha = sidecar.git_sha.lower() if sidecar.git_sha else None
     run.branch = sidecar.branch
     run.env_fingerprint = sidecar.env_fingerprint

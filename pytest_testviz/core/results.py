@@ -209,12 +209,15 @@ class RunInfo:
     finished_at: str | None = None
     hostname: str | None = None
     source: str | None = None
+    #: The CI build the run is one job of.
+    build_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
             "project": self.project,
             "session_id": self.session_id,
+            "build_id": self.build_id,
             "git_sha": self.git_sha,
             "branch": self.branch,
             "env_fingerprint": self.env_fingerprint,

@@ -39,6 +39,7 @@ __all__ = [
     "SIDECAR_SUFFIX",
     "AttemptMeta",
     "BranchName",
+    "BuildId",
     "ProjectName",
     "RunId",
     "ShortText",
@@ -66,6 +67,7 @@ SHORT_MAX = 1024
 PROJECT_MAX = 200
 BRANCH_MAX = 255
 SOURCE_HASH_MAX = 128
+BUILD_ID_MAX = 200
 #: Counts (subtests) must fit a 32-bit column.
 MAX_COUNT = 2**31 - 1
 
@@ -74,6 +76,10 @@ ShortText = Annotated[str, StringConstraints(max_length=SHORT_MAX)]
 ProjectName = Annotated[str, StringConstraints(min_length=1, max_length=PROJECT_MAX)]
 BranchName = Annotated[str, StringConstraints(max_length=BRANCH_MAX)]
 SourceHash = Annotated[str, StringConstraints(max_length=SOURCE_HASH_MAX)]
+#: Printable: a build id is shown in pages and URLs (see ``pytest_testviz.build``).
+BuildId = Annotated[
+    str, StringConstraints(min_length=1, max_length=BUILD_ID_MAX, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
 
 
 def nul_path(value: Any, path: str = "") -> str | None:
@@ -146,6 +152,8 @@ class SidecarRun(BaseModel):
     run_id: RunId | None = None
     project: ProjectName | None = None
     session_id: ShortText | None = None
+    #: The CI build (pipeline, workflow run) the run is one job of.
+    build_id: BuildId | None = None
     git_sha: Annotated[str, StringConstraints(pattern=GIT_SHA_PATTERN)] | None = None
     branch: BranchName | None = None
     env_fingerprint: ShortText | None = None

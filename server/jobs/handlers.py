@@ -21,10 +21,10 @@ from pathlib import Path
 from flask import Flask
 
 from ..config import parse_age
-from ..db import db
-from ..retention import prune
-from ..sync import sync_test_results
-from ..uploads import give_up, ingest_upload
+from ..history.retention import prune
+from ..ingest.queued import give_up, ingest_upload
+from ..ingest.sync import sync_test_results
+from ..storage.db import db
 from .queue import ClaimedJob, forget_finished, utcnow
 
 log = logging.getLogger(__name__)

@@ -32,9 +32,9 @@ from sqlalchemy import Engine, and_, delete, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, scoped_session
 
-from ..bulk import dialect_insert
-from ..database import AnySession, begin_write
-from ..models import Job
+from ..storage.bulk import dialect_insert
+from ..storage.engine import AnySession, begin_write
+from ..storage.models import Job
 
 #: How long a claim holds without a heartbeat.
 DEFAULT_LEASE = timedelta(seconds=60)

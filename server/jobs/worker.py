@@ -21,8 +21,8 @@ from typing import Any
 
 from flask import Flask
 
-from ..db import db
-from ..sync import DirectoryWatcher
+from ..ingest.sync import DirectoryWatcher
+from ..storage.db import db
 from . import queue
 from .handlers import HANDLERS
 from .queue import ClaimedJob

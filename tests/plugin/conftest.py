@@ -44,9 +44,10 @@ def database_url(tmp_path: Path) -> str:
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No TESTVIZ_* setting of the developer's shell or the CI leaks into a test session."""
+    """No TESTVIZ_* setting of the developer's shell or the CI leaks into a test session (nor
+    GitHub's step summary file: the sessions would write theirs to it)."""
     for name in list(os.environ):
-        if name.startswith("TESTVIZ_") or name == "PYTEST_ADDOPTS":
+        if name.startswith("TESTVIZ_") or name in ("PYTEST_ADDOPTS", "GITHUB_STEP_SUMMARY"):
             monkeypatch.delenv(name)
 
 
@@ -114,6 +115,19 @@ def live_server(app: Flask) -> Iterator[str]:  # noqa: F811 - `app` is the fixtu
     jobs in the test's own thread (a worker thread would import modules while an in-process
     pytest run swaps ``sys.modules``)."""
     with serving(app) as url:
+        _APPS[url] = app
+        try:
+            yield url
+        finally:
+            del _APPS[url]
+
+
+@pytest.fixture
+def working_server(app: Flask) -> Iterator[str]:  # noqa: F811 - `app` is the fixture above
+    """``app`` served on 127.0.0.1 with a job worker thread beside it (as ``make serve`` runs
+    it), so a queued upload is stored while its client waits: for ``testviz push`` and for
+    sessions run with :meth:`Testviz.run_subprocess`, never in-process ones (see above)."""
+    with serving(app, worker=True) as url:
         _APPS[url] = app
         try:
             yield url

@@ -52,6 +52,12 @@ def _git(repo: Path, *args: str) -> str:
 
 
 @pytest.fixture
+def live_server(working_server: str) -> str:
+    """``testviz push`` waits until the run is stored: a job worker runs beside the server."""
+    return working_server
+
+
+@pytest.fixture
 def web(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project directory with a Jest report in it, the working directory of the test."""
     project = tmp_path / "web"

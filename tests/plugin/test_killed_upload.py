@@ -18,11 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
 from pytest_testviz.cli import main as cli_main
 
-from .conftest import PLUGIN_ARGS, REPO
+from .conftest import PLUGIN_ARGS, REPO, server_run
 
 WAIT = 300.0  # seconds before a wait that should end in a few gives up (not a measurement)
 
@@ -134,6 +133,6 @@ def test_a_session_killed_mid_upload_leaves_the_report_pending_and_replay_sends_
 
     assert not list(spool.glob("*.xml"))
     assert [path.name for path in (spool / "sent").glob("*.xml")] == [pending]
-    run = requests.get(f"{live_server}/api/tests/runs/{run_id}", timeout=60).json()
+    run = server_run(live_server, run_id)  # replay does not wait for the worker
     assert run["project"] == "killed"
     assert (run["totals"]["tests"], run["totals"]["failed"]) == (50, 8)

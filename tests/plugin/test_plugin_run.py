@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 
 from pytest_testviz.core import parse_junit_xml
 from pytest_testviz.spool import GITIGNORE
-from server.db import db
-from server.models import QueuedUpload, Run
+from server.storage.db import db
+from server.storage.models import Run
 from tests.server.helpers import serving
 
 from .conftest import Testviz, only_run, server_runs
@@ -172,20 +172,6 @@ def test_each_failed_subtest_is_kept_and_counted(
     totals = run["totals"]
     assert (totals["failed"], totals["passed"], totals["subtests_failed"]) == (2, 1, 4)
     assert totals["subtests_passed"] == 4
-
-
-def test_with_testviz_wait_the_run_is_stored_before_pytest_ends(
-    testviz: Testviz, live_server: str, app: Flask
-) -> None:
-    testviz.pytester.makepyfile(test_outcomes=EVERY_OUTCOME)
-
-    result = testviz.run(f"--testviz-url={live_server}", *testviz.dir_args, "--testviz-wait=yes")
-
-    with app.app_context():  # straight from the database: no waiting for a queue
-        (run_id,) = db.session.execute(select(Run.run_id)).scalars()
-        assert db.session.execute(select(func.count()).select_from(QueuedUpload)).scalar() == 0
-    result.stdout.fnmatch_lines([f"testviz: run {run_id} created: {live_server}/runs/{run_id}"])
-    assert only_run(live_server)["totals"]["tests"] == 12
 
 
 def test_an_older_server_that_ignores_prefer_answers_200(

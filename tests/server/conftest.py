@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from server import create_app
-from server.db import db
+from server.storage.db import db
 
 from .helpers import serving
 

@@ -12,9 +12,9 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from server import create_app, start_embedded_worker
-from server.db import db
 from server.jobs.queue import pending_count
 from server.jobs.worker import Worker
+from server.storage.db import db
 
 
 def drain(app: Flask, timeout: float = 120.0) -> int:

@@ -13,10 +13,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select, update
 
-from server.db import db
 from server.jobs.queue import utcnow
 from server.jobs.worker import Worker
-from server.models import IntegritySignal, Job, Run, TestDefinition
+from server.storage.db import db
+from server.storage.models import IntegritySignal, Job, Run, TestDefinition
 
 from .conftest import AppFactory
 from .helpers import case, drain, junit

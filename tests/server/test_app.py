@@ -10,7 +10,7 @@ from sqlalchemy import inspect
 
 from server import create_app
 from server.config import ConfigError, settings_from_env
-from server.db import db
+from server.storage.db import db
 
 from .conftest import AppFactory
 

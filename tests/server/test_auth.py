@@ -17,8 +17,8 @@ from werkzeug.serving import make_server
 
 from pytest_testviz.core import Sidecar
 from server import create_app
-from server.auth import parse_ingest_tokens
 from server.config import ConfigError, settings_from_env
+from server.web.auth import parse_ingest_tokens
 
 from .conftest import AppFactory
 from .helpers import case, junit

@@ -21,7 +21,7 @@ import requests
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 
-from server.database import alembic_config
+from server.storage.engine import alembic_config
 
 from .gunicorn_server import Gunicorn, running_gunicorn
 from .helpers import case, junit

@@ -28,7 +28,7 @@ import pytest
 import requests
 from flask import Flask
 
-from server.sync import REJECTED
+from server.ingest.sync import REJECTED
 
 from .conftest import AppFactory
 from .helpers import case, junit
@@ -37,7 +37,7 @@ from .test_sync import stored, sync, write_report
 
 MAX_UPLOAD_MB = 16  # room for the 10 MB cases; a gzip bomb stops here
 TEN_MB = 10 * 1024 * 1024
-TEXT_CAP = 64 * 1024  # server.ingest.TEXT_CAP, plus the note that says the text was cut
+TEXT_CAP = 64 * 1024  # server.ingest.store.TEXT_CAP, plus the note that says the text was cut
 SECRET = "top-secret-9f2c7e"
 HTTP_TIMEOUT = 120
 

@@ -14,8 +14,8 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from pytest_testviz.core import parse_junit_xml
-from server.db import db
-from server.models import FailureGroup, Run, TestDefinition, TestResultRow
+from server.storage.db import db
+from server.storage.models import FailureGroup, Run, TestDefinition, TestResultRow
 
 from .conftest import AppFactory
 from .helpers import case, junit

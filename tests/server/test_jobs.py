@@ -19,12 +19,12 @@ from sqlalchemy import create_engine, select, update
 from sqlalchemy.engine import make_url
 
 from server import create_app
-from server.db import db
 from server.jobs import queue
 from server.jobs.handlers import register
 from server.jobs.queue import ClaimedJob, enqueue, utcnow
 from server.jobs.worker import Worker
-from server.models import Job
+from server.storage.db import db
+from server.storage.models import Job
 
 from . import job_app  # noqa: F401 - registers the test kinds
 from .conftest import AppFactory
@@ -143,7 +143,7 @@ def test_a_finished_scheduled_job_queues_its_next_run(make_app: AppFactory) -> N
 def test_scheduled_retention_prunes_old_runs(make_app: AppFactory) -> None:
     from datetime import datetime, timezone
 
-    from server.models import Run
+    from server.storage.models import Run
 
     app = make_app(retention="1d", analysis_in_background=False)
     client = app.test_client()

@@ -14,8 +14,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, text
 
 from pytest_testviz.core import test_id
-from server.database import alembic_config, configure_engine, upgrade_database
-from server.db import Base
+from server.storage.db import Base
+from server.storage.engine import alembic_config, configure_engine, upgrade_database
 
 
 @pytest.fixture

@@ -19,9 +19,9 @@ from alembic import command
 from flask import Flask
 from sqlalchemy import Engine, create_engine, inspect, text
 
-from server.database import alembic_config, configure_engine, upgrade_database
-from server.db import db
-from server.models import QueuedUpload
+from server.storage.db import db
+from server.storage.engine import alembic_config, configure_engine, upgrade_database
+from server.storage.models import QueuedUpload
 
 from .conftest import AppFactory
 from .helpers import case, junit

@@ -19,11 +19,11 @@ from flask import Flask
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import undefer
 
-from server.db import db
+from server.ingest.queued import MAX_ATTEMPTS, queue_upload
 from server.jobs.queue import utcnow
 from server.jobs.worker import Worker
-from server.models import Job, QueuedUpload, Run
-from server.uploads import MAX_ATTEMPTS, queue_upload
+from server.storage.db import db
+from server.storage.models import Job, QueuedUpload, Run
 
 from .conftest import AppFactory
 from .helpers import case, drain, junit
@@ -309,7 +309,7 @@ def test_unexpected_failures_are_retried_with_backoff_then_given_up(
     def broken(*args: Any) -> Any:
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr("server.uploads.ingest_run", broken)
+    monkeypatch.setattr("server.ingest.queued.ingest_run", broken)
     worker = Worker(app, schedule=False)
     waits = []
     for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -384,7 +384,7 @@ def test_a_worker_whose_lease_was_taken_over_does_not_overwrite_the_new_holder(
 ) -> None:
     """A slow ingest outlives its lease; another worker takes the job over meanwhile. The
     first may still store the run (idempotent), but the job is not its to finish any more."""
-    from server import uploads as module
+    from server.ingest import queued as module
 
     app = make_app()
     upload_id = _queue_directly(app, "slow")

@@ -9,8 +9,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select, update
 
-from server.db import db
-from server.models import (
+from server.storage.db import db
+from server.storage.models import (
     FailureGroup,
     FailureGroupTest,
     FlakyEvidence,

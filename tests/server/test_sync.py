@@ -14,10 +14,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from server.db import db
+from server.ingest.sync import REJECTED, SyncOutcome, sync_test_results
 from server.jobs.worker import Worker
-from server.models import Job, Run, TestDefinition, TestResultRow
-from server.sync import REJECTED, SyncOutcome, sync_test_results
+from server.storage.db import db
+from server.storage.models import Job, Run, TestDefinition, TestResultRow
 
 from .conftest import AppFactory
 from .helpers import case, junit
@@ -352,7 +352,7 @@ def test_a_report_the_database_refuses_does_not_block_the_others(
     inline: Flask, results: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A database failure on one file is logged and that file left in place; the scan goes on."""
-    import server.sync as sync_module
+    import server.ingest.sync as sync_module
 
     real_ingest = sync_module.ingest_run
 
