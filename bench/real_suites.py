@@ -45,7 +45,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -439,21 +439,35 @@ def running_server(workdir: Path, checkout: Path = REPO) -> Iterator[str]:
         PYTHONPATH=str(checkout),
     )
     log_path = workdir / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            _server_command(port, workdir, checkout),
-            cwd=checkout,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
+    processes: list[subprocess.Popen[bytes]] = []
     try:
-        _wait_healthy(url, process, log_path)
+        with log_path.open("wb") as log:
+            for command in (_server_command(port, workdir, checkout), _worker_command(checkout)):
+                if command:
+                    processes.append(_start(command, checkout, env, log))
+        url = f"http://127.0.0.1:{port}"
+        _wait_healthy(url, processes[0], log_path)
         yield url
     finally:
-        _stop(process)
+        for process in processes:
+            _stop(process)
+
+
+def _start(
+    command: list[str], cwd: Path, env: dict[str, str], log: IO[bytes]
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+    )
+
+
+def _worker_command(checkout: Path) -> list[str]:
+    """A job worker beside the web server, as production runs them: the plugin's uploads are
+    queued and stored by it. A checkout from before the job model has none (its web workers
+    ingest)."""
+    if not (checkout / "server" / "jobs").is_dir():
+        return []
+    return [str(Path(sys.executable).parent / "flask"), "--app", "server", "worker"]
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -557,6 +571,7 @@ def suite_env(record: Path, inject: dict[str, Any] | None, plugin: Path | None) 
     measured), nothing of testviz's or pytest's own settings leaking in from the caller's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TESTVIZ_", "PYTEST_"))}
     env.pop("VIRTUAL_ENV", None)
+    env.pop("GITHUB_STEP_SUMMARY", None)  # a suite run under GitHub Actions writes no summary
     env["PYTHONPATH"] = os.pathsep.join(str(path) for path in (PLUGINS, plugin) if path)
     env["TESTVIZ_REALSUITES_RECORD"] = str(record)
     if inject is not None:

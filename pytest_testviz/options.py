@@ -22,6 +22,8 @@ DEFAULT_TIMEOUT = 10.0
 DEFAULT_KEEP = 20
 DEFAULT_MAX_OUTPUT = 64 * 1024
 DEFAULT_BACKLOG_SECONDS = 15.0
+#: How long a run that wants a summary but did not ask to wait waits for the stored run.
+SUMMARY_WAIT_SECONDS = 10.0
 DEFAULT_WAIT_TIMEOUT = 60.0
 
 

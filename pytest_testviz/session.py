@@ -25,7 +25,7 @@ from .capture import Recorder
 from .core.codeowners import CodeOwners, find_codeowners
 from .core.constants import RUNNER_MARKERS
 from .environment import environment_facts, git_info
-from .options import DEFAULT_BACKLOG_SECONDS, Settings, build
+from .options import DEFAULT_BACKLOG_SECONDS, SUMMARY_WAIT_SECONDS, Settings, build
 from .writer import junit_xml, sidecar
 
 if TYPE_CHECKING:
@@ -334,9 +334,14 @@ class TestvizSession:
         return {
             "token": settings.token,
             "timeout": settings.timeout,
-            # The summary is of the stored run: wait for it.
+            # The summary is of the stored run: wait for it, briefly unless waiting was asked for
+            # (GitHub Actions always offers a step summary; a busy server must not hold every job).
             "wait": settings.wait or bool(self.summary_targets),
-            "wait_timeout": settings.wait_timeout,
+            "wait_timeout": (
+                settings.wait_timeout
+                if settings.wait
+                else min(settings.wait_timeout, SUMMARY_WAIT_SECONDS)
+            ),
         }
 
     def _send_backlog(self, exclude: Path) -> None:

@@ -174,6 +174,8 @@ class ShardPlugin:
         self.line: str | None = None
         #: The controller's directory shared with its xdist workers.
         self.shared: Path | None = None
+        #: Tests were selected, and none of them fell in this part.
+        self.empty_part = False
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_collection_modifyitems(
@@ -197,6 +199,7 @@ class ShardPlugin:
         if deselected:
             config.hook.pytest_deselected(items=deselected)
             items[:] = selected
+        self.empty_part = bool(deselected) and not selected
         self.line = line
 
     def _planned(self, units: list[list[str]], ids: list[str]) -> tuple[frozenset[str], str]:
@@ -267,6 +270,21 @@ class ShardPlugin:
                 line = None
         if line is not None:
             terminalreporter.write_line(line)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """An empty part is not "no tests collected": the other parts run the selection."""
+        if session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and self._part_was_empty():
+            session.exitstatus = pytest.ExitCode.OK
+
+    def _part_was_empty(self) -> bool:
+        if self.shared is None:
+            return self.empty_part
+        try:  # the xdist controller: its workers planned
+            written = json.loads((self.shared / _RESULT).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(written, dict) and written.get("part") == []
 
     def pytest_unconfigure(self) -> None:
         if self.shared is not None:

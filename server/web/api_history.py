@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 from ..history import queries, service, summary
 from ..storage.db import db
 from .args import flaky_window, group_order, int_arg, paging, text_arg
+from .auth import check_reader_of
 from .schemas_history import ProjectList
 
 bp = Blueprint("history", __name__)
@@ -53,6 +54,7 @@ def run_summary(run_id: str) -> ResponseReturnValue:
     """Totals, new failures and fixed tests against the previous run of the branch (or
     ``base``'s latest), flaky tests, top failure groups: what a CI job shows."""
     run = service.get_run(db.session, run_id)
+    check_reader_of(run.project)
     return summary.run_summary_of(db.session, run, text_arg("base")).model_dump(mode="json")
 
 
@@ -66,6 +68,7 @@ def get_build(build_id: str) -> ResponseReturnValue:
 def build_summary(build_id: str) -> ResponseReturnValue:
     """A CI build's runs summarised together, against the previous build of the branch."""
     data = summary.build_summary(db.session, build_id, text_arg("project"), text_arg("base"))
+    check_reader_of(data.project)
     return data.model_dump(mode="json")
 
 

@@ -16,7 +16,7 @@ from ..history.shard_plans import PlanRequest, plan_for
 from ..storage.db import db
 from ..storage.models import ShardPlan
 from .args import text_arg
-from .auth import check_ingest_token, check_project, upload_readers_projects
+from .auth import check_ingest_token, check_project, check_reader_of
 from .errors import APIError
 from .schemas_shard import DurationsOut, ShardPlanOut, ShardPlanRequest
 
@@ -43,14 +43,7 @@ def durations() -> ResponseReturnValue:
         )
     # Who may read uploads' statuses may read durations: a read token, or (the plugin in CI
     # has only that) an ingest token for the project.
-    allowed = upload_readers_projects()
-    if allowed is not None and project not in allowed:
-        raise APIError(
-            403,
-            "forbidden",
-            f"this token may not read project {project[:200]!r}",
-            {"project": project[:200]},
-        )
+    check_reader_of(project)
     branch = text_arg("branch") or default_branch(db.session, project, _configured_defaults())
     found = recent_durations(db.session, project, branch)
     body = DurationsOut(

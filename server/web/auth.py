@@ -18,6 +18,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -34,6 +35,9 @@ DURATIONS = "/api/tests/durations"
 #: A queued upload's status: a read token, or an ingest token (the client that sent it
 #: follows the ``Location`` it was given).
 UPLOAD_STATUS = "/api/tests/uploads/"
+#: A run's or a build's summary: a read token, or an ingest token for its project (the
+#: plugin in CI writes the job's summary with the token it uploaded with).
+SUMMARY = re.compile(r"/api/tests/(runs|builds)/.+/summary")
 _CHALLENGE = 'Bearer realm="testviz", Basic realm="testviz", charset="UTF-8"'
 
 
@@ -153,6 +157,18 @@ def upload_readers_projects() -> frozenset[str] | None:
     return check_ingest_token()  # _require_read_token let it through with an ingest token
 
 
+def check_reader_of(project: str) -> None:
+    """403 when the caller got in with an ingest token scoped to other projects."""
+    allowed = upload_readers_projects()
+    if allowed is not None and project not in allowed:
+        raise APIError(
+            403,
+            "forbidden",
+            f"this token may not read project {project[:200]!r}",
+            {"project": project[:200]},
+        )
+
+
 def _require_read_token() -> None:
     """Every route but the open ones needs a read token, when read tokens are configured."""
     tokens = policy().read
@@ -163,9 +179,12 @@ def _require_read_token() -> None:
         raise _unauthorized("a read token is required (Authorization: Bearer ...)")
     if any(_matches(given, tokens)):
         return
-    if (request.path.startswith(UPLOAD_STATUS) or request.path == DURATIONS) and any(
-        _matches(given, (token.digest for token in policy().ingest))
-    ):
+    ingest_readable = (
+        request.path.startswith(UPLOAD_STATUS)
+        or request.path == DURATIONS
+        or SUMMARY.fullmatch(request.path) is not None
+    )
+    if ingest_readable and any(_matches(given, (token.digest for token in policy().ingest))):
         return
     raise _unauthorized("the read token is not valid")
 

@@ -155,6 +155,23 @@ def test_without_durations_it_splits_by_count_and_says_so(testviz: Testviz) -> N
     ]
 
 
+@pytest.mark.parametrize("xdist", [False, True])
+def test_a_part_left_empty_is_not_a_failed_job(testviz: Testviz, xdist: bool) -> None:
+    testviz.pytester.makepyfile(test_two="def test_a():\n    pass\n\ndef test_b():\n    pass\n")
+    args = (f"--testviz-project={PROJECT}", "-p", "no:randomly")
+
+    results = [
+        testviz.run_subprocess("-n", "2", *args, f"--testviz-shard={k}/3")
+        if xdist
+        else testviz.run(*args, f"--testviz-shard={k}/3")
+        for k in (1, 2, 3)
+    ]
+
+    assert [result.ret for result in results] == [pytest.ExitCode.OK] * 3
+    ran = sorted(result.parseoutcomes().get("passed", 0) for result in results)
+    assert ran == [0, 1, 1]
+
+
 def test_it_splits_what_k_selected(testviz: Testviz) -> None:
     testviz.pytester.makepyfile(**SUITE)
     chosen = [nodeid for nodeid in NODE_IDS if "param" not in nodeid]

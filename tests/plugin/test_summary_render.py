@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import markdown_it
 import pytest
 
 from pytest_testviz.summary import (
@@ -61,7 +62,6 @@ def _summary(count: int = 3, **fields: Any) -> Summary:
 
 
 def _html(text: str) -> str:
-    markdown_it = pytest.importorskip("markdown_it")
     parser = markdown_it.MarkdownIt("commonmark").enable(["table", "strikethrough"])
     html: str = parser.render(text)
     return html

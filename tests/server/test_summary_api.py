@@ -17,7 +17,7 @@ from flask import Flask
 
 from pytest_testviz.cli import main
 
-from .conftest import AppFactory
+from ..support import AppFactory
 from .helpers import case, drain, junit, serving
 
 FAIL = '<failure message="AssertionError: assert 1 == 2">trace</failure>'
@@ -435,3 +435,28 @@ def test_cli_with_a_read_token(make_app: AppFactory, capsys: pytest.CaptureFixtu
     assert "HTTP 401" in err
     assert "TESTVIZ_READ_TOKEN" in err
     assert allowed == 0
+
+
+@pytest.mark.parametrize("path", ["/api/tests/runs/r1/summary", "/api/tests/builds/b/summary"])
+def test_an_ingest_token_reads_summaries_of_its_own_project(
+    make_app: AppFactory, path: str
+) -> None:
+    app = make_app(
+        read_tokens=(READ,),
+        ingest_tokens=("shop:shop-ci", "other:other-ci"),
+        analysis_in_background=False,
+    )
+    client = app.test_client()
+    body = {"run_id": "r1", "project": "shop", "build_id": "b", "results": []}
+    sent = client.post("/api/tests/ingest", json=body, headers=_bearer("shop-ci"))
+    assert sent.status_code == 200, sent.get_json()
+
+    assert client.get(path, headers=_bearer("shop-ci")).status_code == 200
+    other = client.get(path, headers=_bearer("other-ci"))
+    assert (other.status_code, other.get_json()["code"]) == (403, "forbidden")
+    # Only summaries: the rest of the read API still wants a read token.
+    assert client.get("/api/tests/builds/b", headers=_bearer("shop-ci")).status_code == 401
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
