@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.server.conftest import missing_service
 from tests.server.helpers import serve
+from tests.support import missing_service
 
 CHROMIUM = Path("/usr/bin/chromium")
 TIMEOUT_MS = 5000

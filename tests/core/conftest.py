@@ -1,4 +1,5 @@
-"""Fixtures for the core tests: a writer of report files, and the shared JUnit corpus."""
+"""Fixtures for the core tests: a writer of report files (the shared JUnit corpus is the root
+conftest's ``corpus``)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from .helpers import CORPUS
 
 WriteFile = Callable[..., Path]
 
@@ -26,11 +25,3 @@ def write_file(tmp_path: Path) -> WriteFile:
         return path
 
     return write
-
-
-@pytest.fixture(scope="session")
-def corpus() -> Path:
-    """The shared JUnit corpus; the test is skipped when the checkout has none beside it."""
-    if not CORPUS.is_dir():
-        pytest.skip(f"JUnit corpus not found at {CORPUS}")
-    return CORPUS

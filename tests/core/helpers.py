@@ -1,4 +1,4 @@
-"""Small builders of JUnit XML for the core tests, and where the shared corpus lives."""
+"""Small builders of JUnit XML for the core tests."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from pytest_testviz.core import JUnitReader, Report, TestResult, parse_junit_xml
 
 #: The checkout: tests/core/helpers.py -> the repository root.
 REPO = Path(__file__).resolve().parents[2]
-#: /work/main/tests/core -> /work/shared/corpus/junit (the corpus sits beside the checkout).
-CORPUS = REPO.parent / "shared" / "corpus" / "junit"
 
 
 def subprocess_env() -> dict[str, str]:

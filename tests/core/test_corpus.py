@@ -19,19 +19,24 @@ from lxml import etree
 
 from pytest_testviz.core import JUnitParseError, JUnitReader, TestResult, parse_junit_xml
 
-from .helpers import CORPUS
+from ..support import CORPUS, corpus_present
 
-if not (CORPUS / "MANIFEST.tsv").is_file():
-    pytest.skip(f"JUnit corpus not found at {CORPUS}", allow_module_level=True)
+# The tables below are read when the module is collected, to parametrize the tests: without
+# the corpus they are empty, and every test that reads it asks for the `corpus` fixture, which
+# skips it (or fails it under CI=true).
 
 
 def _manifest() -> list[dict[str, str]]:
+    if not corpus_present():
+        return []
     with (CORPUS / "MANIFEST.tsv").open(encoding="utf-8", newline="") as rows:
         return list(csv.DictReader(rows, delimiter="\t", quoting=csv.QUOTE_NONE))
 
 
 def _expected_cases() -> dict[str, list[dict[str, object]]]:
     cases: dict[str, list[dict[str, object]]] = {}
+    if not corpus_present():
+        return cases
     for jsonl in sorted((CORPUS / "expected_cases").glob("*.jsonl")):
         for line in jsonl.read_text(encoding="utf-8").splitlines():
             entry = json.loads(line)
@@ -126,8 +131,8 @@ def _ids(rows: list[dict[str, str]]) -> list[str]:
 
 
 @pytest.mark.parametrize("row", COUNTED, ids=_ids(COUNTED))
-def test_counts_match_the_reference(row: dict[str, str]) -> None:
-    path = CORPUS / row["file"]
+def test_counts_match_the_reference(row: dict[str, str], corpus: Path) -> None:
+    path = corpus / row["file"]
     expected = [int(row[f"expected_{kind}"]) for kind in ("tests", "failures", "errors", "skipped")]
     expected[3] += len(NOTRUN_COUNTED_SKIPPED.get(row["file"], ()))
 
@@ -140,8 +145,8 @@ def test_counts_match_the_reference(row: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize("file", sorted(FOLDED))
-def test_folded_totals(file: str) -> None:
-    report = parse_junit_xml(CORPUS / file)
+def test_folded_totals(file: str, corpus: Path) -> None:
+    report = parse_junit_xml(corpus / file)
 
     totals = report.totals
     counts = (totals.tests, totals.passed, totals.failed, totals.errors, totals.skipped)
@@ -150,7 +155,7 @@ def test_folded_totals(file: str) -> None:
     assert len({result.test_id for result in report.results}) == totals.tests
 
 
-def test_deviation_tables_name_real_corpus_files() -> None:
+def test_deviation_tables_name_real_corpus_files(corpus: Path) -> None:
     files = {row["file"] for row in ROWS}
 
     assert files.issuperset(NOTRUN_COUNTED_SKIPPED)
@@ -171,8 +176,8 @@ _REASONS = ("malformed XML: ", "the report is empty", "not a JUnit XML report", 
     [row for row in REJECTED if row["file"] not in LENIENT],
     ids=_ids([row for row in REJECTED if row["file"] not in LENIENT]),
 )
-def test_rejected_files_raise_a_clear_parse_error(row: dict[str, str]) -> None:
-    path = CORPUS / row["file"]
+def test_rejected_files_raise_a_clear_parse_error(row: dict[str, str], corpus: Path) -> None:
+    path = corpus / row["file"]
 
     with pytest.raises(JUnitParseError) as info:
         parse_junit_xml(path)
@@ -196,8 +201,8 @@ def test_rejected_files_raise_a_clear_parse_error(row: dict[str, str]) -> None:
         assert f"{root['root']}>" in error.reason
 
 
-def test_nonsense_time_is_read_as_zero() -> None:
-    report = parse_junit_xml(CORPUS / "xunit-viewer/test.xml")
+def test_nonsense_time_is_read_as_zero(corpus: Path) -> None:
+    report = parse_junit_xml(corpus / "xunit-viewer/test.xml")
 
     by_name = {result.name: result for result in report.results}
     assert by_name["test with time"].duration == 0.0
@@ -210,7 +215,7 @@ WITH_CASES = [row for row in COUNTED if row["file"] in EXPECTED_CASES]
 
 
 @pytest.mark.parametrize("row", WITH_CASES, ids=_ids(WITH_CASES))
-def test_cases_match_the_reference(row: dict[str, str]) -> None:
+def test_cases_match_the_reference(row: dict[str, str], corpus: Path) -> None:
     file = row["file"]
     notrun = NOTRUN_COUNTED_SKIPPED.get(file, set())
     expected = []
@@ -219,18 +224,18 @@ def test_cases_match_the_reference(row: dict[str, str]) -> None:
         result = "skipped" if key in notrun else _RESULT[str(item["result"])]
         expected.append((*key, result))
 
-    got = [(r.classname, r.name, _peer_status(r.status)) for r in JUnitReader(CORPUS / file)]
+    got = [(r.classname, r.name, _peer_status(r.status)) for r in JUnitReader(corpus / file)]
 
     if file in DOCUMENT_ORDER:
         assert sorted(got) == sorted(expected)
-        assert [case[:2] for case in got] == _document_order(CORPUS / file)
+        assert [case[:2] for case in got] == _document_order(corpus / file)
     else:
         assert got == expected
 
 
-def test_notrun_deviations_are_exactly_the_notrun_testcases() -> None:
+def test_notrun_deviations_are_exactly_the_notrun_testcases(corpus: Path) -> None:
     for file, cases in NOTRUN_COUNTED_SKIPPED.items():
-        tree = etree.parse(str(CORPUS / file))
+        tree = etree.parse(str(corpus / file))
         notrun = {
             (element.get("classname") or "", element.get("name") or "")
             for element in tree.iter("testcase")
@@ -239,7 +244,7 @@ def test_notrun_deviations_are_exactly_the_notrun_testcases() -> None:
         assert notrun == cases, file
 
 
-def test_every_counted_file_has_case_expectations() -> None:
+def test_every_counted_file_has_case_expectations(corpus: Path) -> None:
     assert {row["file"] for row in COUNTED} == set(EXPECTED_CASES)
 
 
@@ -258,10 +263,10 @@ def _document_order(path: Path) -> list[tuple[str, str]]:
 GO_ROWS = [row for row in COUNTED if row["producer"].startswith(("gotestsum", "go-junit-report"))]
 
 
-def test_go_failures_with_different_texts_never_share_a_fingerprint() -> None:
+def test_go_failures_with_different_texts_never_share_a_fingerprint(corpus: Path) -> None:
     texts: dict[str, set[tuple[str, str]]] = {}
     for row in GO_ROWS:
-        for result in parse_junit_xml(CORPUS / row["file"], detect_sidecar=False).results:
+        for result in parse_junit_xml(corpus / row["file"], detect_sidecar=False).results:
             if result.fingerprint is not None:
                 failure = (result.message or "", result.text or "")
                 texts.setdefault(result.fingerprint, set()).add(failure)
@@ -270,8 +275,8 @@ def test_go_failures_with_different_texts_never_share_a_fingerprint() -> None:
     assert {fp: sorted(failures) for fp, failures in texts.items() if len(failures) > 1} == {}
 
 
-def test_the_gotestsum_golden_report_has_a_fingerprint_per_failure() -> None:
-    report = parse_junit_xml(CORPUS / "gotestsum/junitxml-report.golden.xml", detect_sidecar=False)
+def test_the_gotestsum_golden_report_has_a_fingerprint_per_failure(corpus: Path) -> None:
+    report = parse_junit_xml(corpus / "gotestsum/junitxml-report.golden.xml", detect_sidecar=False)
 
     failures = [r for r in report.results if r.status in ("failed", "error")]
     assert len(failures) == 13

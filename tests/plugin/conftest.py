@@ -19,9 +19,6 @@ import pytest
 import requests
 from flask import Flask
 
-# The server's own fixtures, reused as they are: `app` is built by `make_app` on
-# `database_url` (overridden below: the plugin tests run on SQLite only).
-from tests.server.conftest import app, make_app  # noqa: F401
 from tests.server.helpers import drain, serving
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,6 +36,7 @@ PLUGIN_ARGS: tuple[str, ...] = () if plugin_installed() else ("-p", "pytest_test
 
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
+    """SQLite only: the shared ``app`` and ``make_app`` (tests/conftest.py) build on this."""
     return f"sqlite:///{tmp_path / 'testviz.sqlite3'}"
 
 
@@ -76,8 +74,12 @@ class Testviz:
         return (f"--testviz-dir={self.directory}",)
 
     def run(self, *args: str) -> pytest.RunResult:
-        """A session in this process (fast): the plugin, then ``args``."""
-        return self.pytester.runpytest_inprocess(*PLUGIN_ARGS, *args)
+        """A session in this process (fast): the plugin, then ``args``.
+
+        This process imported the plugin before the session starts, so pytest 9.2 and newer
+        warn that they cannot rewrite its asserts; the plugin has none to rewrite."""
+        quiet = ("-W", "ignore::pytest.PytestAssertRewriteWarning")
+        return self.pytester.runpytest_inprocess(*PLUGIN_ARGS, *quiet, *args)
 
     def run_subprocess(self, *args: str) -> pytest.RunResult:
         """A session in a new interpreter (needed for xdist), with the checkout importable."""
@@ -110,7 +112,7 @@ _APPS: dict[str, Flask] = {}
 
 
 @pytest.fixture
-def live_server(app: Flask) -> Iterator[str]:  # noqa: F811 - `app` is the fixture above
+def live_server(app: Flask) -> Iterator[str]:
     """``app`` served on 127.0.0.1, its URL registered for :func:`settled`, which runs the
     jobs in the test's own thread (a worker thread would import modules while an in-process
     pytest run swaps ``sys.modules``)."""
@@ -123,7 +125,7 @@ def live_server(app: Flask) -> Iterator[str]:  # noqa: F811 - `app` is the fixtu
 
 
 @pytest.fixture
-def working_server(app: Flask) -> Iterator[str]:  # noqa: F811 - `app` is the fixture above
+def working_server(app: Flask) -> Iterator[str]:
     """``app`` served on 127.0.0.1 with a job worker thread beside it (as ``make serve`` runs
     it), so a queued upload is stored while its client waits: for ``testviz push`` and for
     sessions run with :meth:`Testviz.run_subprocess`, never in-process ones (see above)."""

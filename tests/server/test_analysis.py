@@ -18,7 +18,7 @@ from server.jobs.worker import Worker
 from server.storage.db import db
 from server.storage.models import IntegritySignal, Job, Run, TestDefinition
 
-from .conftest import AppFactory
+from ..support import AppFactory
 from .helpers import case, drain, junit
 
 SHA = "0123456789abcdef0123456789abcdef01234567"

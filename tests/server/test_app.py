@@ -12,7 +12,7 @@ from server import create_app
 from server.config import ConfigError, settings_from_env
 from server.storage.db import db
 
-from .conftest import AppFactory
+from ..support import AppFactory
 
 
 def test_factory_creates_schema_and_serves_health(app: Flask, client: object) -> None:

@@ -20,7 +20,7 @@ from server import create_app
 from server.config import ConfigError, settings_from_env
 from server.web.auth import parse_ingest_tokens
 
-from .conftest import AppFactory
+from ..support import AppFactory
 from .helpers import case, junit
 from .test_ingest_api import row_counts
 

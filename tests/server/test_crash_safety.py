@@ -23,6 +23,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from .gunicorn_server import Gunicorn, running_gunicorn, running_workers
 
@@ -85,7 +86,8 @@ def ingest_is_writing(database_url: str) -> Callable[[], bool]:
 
         return sqlite_writer
 
-    engine = create_engine(database_url)
+    # No pool: each look closes its connection, so none is left open for the collector.
+    engine = create_engine(database_url, poolclass=NullPool)
 
     def postgres_writer() -> bool:
         query = text(

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from .conftest import AppFactory
+from ..support import AppFactory
 
 SHA_A = "a" * 40
 SHA_B = "b" * 40

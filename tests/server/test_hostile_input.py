@@ -30,7 +30,7 @@ from flask import Flask
 
 from server.ingest.sync import REJECTED
 
-from .conftest import AppFactory
+from ..support import AppFactory
 from .helpers import case, junit
 from .test_ingest_api import row_counts
 from .test_sync import stored, sync, write_report

@@ -17,7 +17,7 @@ from pytest_testviz.core import parse_junit_xml
 from server.storage.db import db
 from server.storage.models import FailureGroup, Run, TestDefinition, TestResultRow
 
-from .conftest import AppFactory
+from ..support import AppFactory
 from .helpers import case, junit
 
 FAIL = '<failure message="AssertionError: assert 1 == 2" type="AssertionError">trace</failure>'

@@ -26,8 +26,8 @@ from server.jobs.worker import Worker
 from server.storage.db import db
 from server.storage.models import Job
 
+from ..support import AppFactory
 from . import job_app  # noqa: F401 - registers the test kinds
-from .conftest import AppFactory
 from .gunicorn_server import running_workers, start_worker
 
 WAIT = 120.0

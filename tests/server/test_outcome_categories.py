@@ -23,7 +23,7 @@ from server.storage.db import db
 from server.storage.engine import alembic_config, configure_engine, upgrade_database
 from server.storage.models import QueuedUpload
 
-from .conftest import AppFactory
+from ..support import AppFactory
 from .helpers import case, junit
 
 SHA = "0123456789abcdef0123456789abcdef01234567"

@@ -25,7 +25,7 @@ from server.jobs.worker import Worker
 from server.storage.db import db
 from server.storage.models import Job, QueuedUpload, Run
 
-from .conftest import AppFactory
+from ..support import AppFactory
 from .helpers import case, drain, junit
 from .test_ingest_api import post_xml
 

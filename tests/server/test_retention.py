@@ -21,7 +21,7 @@ from server.storage.models import (
     TestResultRow,
 )
 
-from .conftest import AppFactory
+from ..support import AppFactory
 from .test_history import SHA_A, SHA_B, SHA_C, History
 
 

@@ -19,7 +19,7 @@ from flask import Flask
 from pytest_testviz.core.identity import test_id
 from server.config import ConfigError, settings_from_env
 
-from .conftest import AppFactory
+from ..support import AppFactory
 
 PROJECT = "shop"
 CLASSNAME = "tests.test_cart"

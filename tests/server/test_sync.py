@@ -19,7 +19,7 @@ from server.jobs.worker import Worker
 from server.storage.db import db
 from server.storage.models import Job, Run, TestDefinition, TestResultRow
 
-from .conftest import AppFactory
+from ..support import AppFactory
 from .helpers import case, junit
 
 FAIL = '<failure message="AssertionError: assert 1 == 2">trace</failure>'
