@@ -244,6 +244,9 @@ class Server:
         env = {k: v for k, v in child_env().items() if not k.startswith("CCDASH_")}
         env["TESTVIZ_DATABASE_URL"] = f"sqlite:///{self.workdir / 'server.sqlite3'}"
         env["TESTVIZ_WATCH"] = "false"
+        # A job worker inside each web worker stores the queued uploads, so that its CPU is
+        # counted with theirs (request_cpu "all"); production runs it as `flask worker`.
+        env["TESTVIZ_EMBEDDED_WORKER"] = "true"
         command = [
             sys.executable,
             "-m",
@@ -282,8 +285,9 @@ class Server:
 
         A sync gunicorn worker handles a request on its main thread: with the default
         ``Prefer: respond-async`` upload that is storing the upload, without it the whole
-        ingest, parse included. The queued ingest and the analysis run on background threads
-        of their own, counted only by ``"all"``. Read from ``/proc`` (Linux); ``None`` elsewhere.
+        ingest, parse included. The queued ingest and the analysis run on the embedded job
+        worker's threads, counted only by ``"all"``. Read from ``/proc`` (Linux); ``None``
+        elsewhere.
         """
         if self.process is None:
             return None
