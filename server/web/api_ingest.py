@@ -19,7 +19,7 @@ from ..ingest.store import ingest_run
 from ..jobs.worker import notify
 from ..storage.db import db
 from .auth import check_ingest_token, check_project, upload_readers_projects
-from .errors import APIError
+from .errors import APIError, invalid_body
 from .schemas import IngestRunRequest, QueuedUploadResponse
 
 bp = Blueprint("ingest", __name__, url_prefix="/api/tests")
@@ -87,21 +87,7 @@ def _from_json() -> Report | IngestRunRequest:
     try:
         return IngestRunRequest.model_validate_json(body)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_input=False)
-        first = errors[0]
-        field = ".".join(str(part) for part in first["loc"]) or "(body)"
-        if first["type"] == "json_invalid":
-            raise APIError(
-                400, "malformed_json", f"the body is not valid JSON: {first['msg']}"
-            ) from None
-        details = {
-            "errors": [
-                {"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in errors[:50]
-            ]
-        }
-        raise APIError(
-            422, "invalid_request", f"invalid field {field!r}: {first['msg']}", details
-        ) from None
+        raise invalid_body(exc) from None
 
 
 @dataclass

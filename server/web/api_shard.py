@@ -17,7 +17,7 @@ from ..storage.db import db
 from ..storage.models import ShardPlan
 from .args import text_arg
 from .auth import check_ingest_token, check_project, check_reader_of
-from .errors import APIError
+from .errors import APIError, invalid_body
 from .schemas_shard import DurationsOut, ShardPlanOut, ShardPlanRequest
 
 bp = Blueprint("shard", __name__, url_prefix="/api/tests")
@@ -65,21 +65,7 @@ def _plan_request() -> ShardPlanRequest:
     try:
         return ShardPlanRequest.model_validate_json(body)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_input=False)
-        first = errors[0]
-        if first["type"] == "json_invalid":
-            raise APIError(
-                400, "malformed_json", f"the body is not valid JSON: {first['msg']}"
-            ) from None
-        field = ".".join(str(part) for part in first["loc"]) or "(body)"
-        details = {
-            "errors": [
-                {"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in errors[:50]
-            ]
-        }
-        raise APIError(
-            422, "invalid_request", f"invalid field {field!r}: {first['msg']}", details
-        ) from None
+        raise invalid_body(exc) from None
 
 
 def _plan_out(plan: ShardPlan, created: bool) -> ShardPlanOut:

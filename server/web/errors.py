@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Flask, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
+from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ..errors import IngestRejected, NotFound, ServiceError
@@ -98,3 +99,18 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(ServiceError, _service_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)
+
+
+def invalid_body(exc: ValidationError) -> APIError:
+    """A JSON body pydantic refused: 400 when it is not JSON, else 422 naming the fields."""
+    errors = exc.errors(include_url=False, include_input=False)
+    first = errors[0]
+    if first["type"] == "json_invalid":
+        return APIError(400, "malformed_json", f"the body is not valid JSON: {first['msg']}")
+    field = ".".join(str(part) for part in first["loc"]) or "(body)"
+    details = {
+        "errors": [
+            {"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in errors[:50]
+        ]
+    }
+    return APIError(422, "invalid_request", f"invalid field {field!r}: {first['msg']}", details)
